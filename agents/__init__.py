@@ -1,0 +1,1 @@
+"""Generative agents: persona, associative memory, decision prompts."""

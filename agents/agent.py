@@ -1,0 +1,146 @@
+"""The generative agent: a persona plus associative memory, deciding in one model call.
+
+``decide`` builds one prompt (persona, the top-k memories relevant to the observation,
+the observation, the allowed actions) and makes ONE constrained model call whose answer
+is an action of the action space. The prompt stays within a character budget however
+many memories the agent holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from agents.memory import Memory, MemoryBank
+from agents.prompts import Prompts
+from engine.models import LanguageModel, Message
+from engine.simtime import format_time
+from engine.types import Action, ActionSpace, Observation, Persona
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """An agent's action with what it cost."""
+
+    action: Action
+    calls: int
+    memories: tuple[Memory, ...] = ()
+
+
+@dataclass
+class AgentSettings:
+    """Per-run agent options (from the scenario's ``memory:`` block)."""
+
+    k: int = 5
+    max_memory_chars: int = 1200
+    reflection_every: int | None = None
+    fallback_action: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Agent:
+    """One simulated person."""
+
+    def __init__(
+        self,
+        persona: Persona,
+        *,
+        model: LanguageModel,
+        memory: MemoryBank | None,
+        prompts: Prompts,
+        rng: np.random.Generator,
+        settings: AgentSettings | None = None,
+    ) -> None:
+        self.persona = persona
+        self.name = persona.name
+        self.model = model
+        self.memory = memory
+        self.prompts = prompts
+        self.rng = rng
+        self.settings = settings or AgentSettings()
+        self.activations = 0
+
+    def next_seed(self) -> int:
+        """The seed of the agent's next model call (from its own stream)."""
+        return int(self.rng.integers(0, 2**31 - 1))
+
+    async def decide(self, observation: Observation, space: ActionSpace) -> Decision:
+        """Choose an action of ``space`` for ``observation`` (one model call)."""
+        seed = self.next_seed()
+        self.activations += 1
+        memories = await self.recall(observation.text, observation.t)
+        messages = self.messages(observation, space, memories)
+        fallback_name = self.settings.fallback_action or space.names[-1]
+        answer = await self.model.json(
+            messages,
+            space.json_schema(),
+            fallback={"action": fallback_name},
+            seed=seed,
+            agent=self.name,
+            t=observation.t,
+            purpose="decide",
+        )
+        value = dict(answer.value)
+        name = str(value.pop("action", fallback_name))
+        action = Action(name, value, answer.text, answer.outcome)  # type: ignore[arg-type]
+        calls = answer.calls
+        if self.settings.reflection_every and self.activations % self.settings.reflection_every == 0:
+            calls += await self.reflect(observation.t)
+        return Decision(action, calls, tuple(memories))
+
+    async def recall(self, query: str, t: float) -> list[Memory]:
+        """The top-k memories for ``query`` (batched with the window's other queries)."""
+        if self.memory is None or self.settings.k <= 0:
+            return []
+        return await self.memory.recall(self.name, query, t, self.settings.k)
+
+    def messages(self, observation: Observation, space: ActionSpace, memories: list[Memory]) -> list[Message]:
+        """The prompt: system (persona first) and user (memories, observation, actions)."""
+        system = self.prompts.render("system", persona=self.persona.render())
+        user = self.prompts.render(
+            "decide",
+            persona=self.persona.render(),
+            memories=self.render_memories(memories),
+            observation=observation.text,
+            actions=space.describe(),
+            time=format_time(observation.t),
+        )
+        return [Message("system", system), Message("user", user)]
+
+    def render_memories(self, memories: list[Memory]) -> str:
+        """Memories newest first, cut to the character budget."""
+        lines: list[str] = []
+        used = 0
+        for memory in sorted(memories, key=lambda m: (-m.t, m.id)):
+            line = f"- [{format_time(memory.t)}] {memory.text}"
+            if used + len(line) > self.settings.max_memory_chars:
+                room = self.settings.max_memory_chars - used
+                if room > 40:
+                    lines.append(line[: room - 3] + "...")
+                break
+            lines.append(line)
+            used += len(line) + 1
+        return "\n".join(lines) or "- (nothing yet)"
+
+    async def reflect(self, t: float) -> int:
+        """Condense recent memories into one higher-level memory (one model call)."""
+        if self.memory is None:
+            return 0
+        memories = await self.recall("what matters most to me right now", t)
+        prompt = self.prompts.render(
+            "reflect", persona=self.persona.render(), memories=self.render_memories(memories)
+        )
+        generation = await self.model.generate(
+            prompt, seed=self.next_seed(), max_tokens=96, agent=self.name, t=t, purpose="reflect"
+        )
+        text = generation.text.strip()
+        if text:
+            self.memory.add(self.name, f"Reflection: {text[:400]}", t, "reflection")
+        return 1
+
+    def remember(self, text: str, t: float, kind: str, importance: float | None = None) -> None:
+        """Queue a memory (embedded with the rest of the window)."""
+        if self.memory is not None:
+            self.memory.add(self.name, text, t, kind, importance)

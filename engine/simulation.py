@@ -1,0 +1,328 @@
+"""The composition root: a validated scenario becomes a wired, runnable simulation.
+
+Data flows one way: the kernel batches activations into windows; per activation the
+game master shows the world and the action space, the agent decides (one model call),
+the game master interprets; then actions are resolved in activation order into events,
+which go (in one transaction per window) to the store together with the window's model
+calls and new memories; the perceivers' memories receive the events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.kernel import Activation, Every, Kernel, Poisson, Schedule, Window, WindowObserver
+from engine.models import LanguageModel, build_model
+from engine.personas import load_population
+from engine.rng import RunSeeds
+from engine.scenario import LoadedScenario, registered_games
+from engine.store import RunStore
+from engine.types import Action, ActionSpace, Event, ModelError, Observation, Persona, ScenarioError
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One activation's decision, carried from the concurrent phase to resolution."""
+
+    observation: Observation
+    space: ActionSpace
+    action: Action
+    calls: int
+
+
+@dataclass
+class RunResult:
+    """What ``Simulation.run`` reports."""
+
+    folder: Path
+    status: str
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of socium and the packages that shape its results."""
+    versions = {"python": sys.version.split()[0]}
+    for name in ("socium", "numpy", "simpy", "networkx", "pydantic", "openai", "llama-cpp-python",
+                 "sentence-transformers", "faiss-cpu", "torch"):
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return versions
+
+
+def new_run_folder(base: Path, scenario_name: str) -> Path:
+    """``<base>/<scenario>-<UTC timestamp>`` (suffixed if taken)."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    folder = base / f"{scenario_name}-{stamp}"
+    suffix = 1
+    while folder.exists():
+        suffix += 1
+        folder = base / f"{scenario_name}-{stamp}-{suffix}"
+    return folder
+
+
+class Simulation:
+    """A scenario wired to kernel, game master, agents, model, memory and store.
+
+    Parameters
+    ----------
+    loaded : LoadedScenario
+        From :func:`engine.scenario.load_scenario`.
+    seed : int, optional
+        Overrides the scenario's seed.
+    out : Path, optional
+        The run folder (default: ``<output.dir>/<scenario>-<UTC timestamp>``).
+    model : LanguageModel, optional
+        Inject a model (tests); default: the scenario's ``model:`` block.
+    """
+
+    def __init__(
+        self,
+        loaded: LoadedScenario,
+        *,
+        seed: int | None = None,
+        out: Path | None = None,
+        overrides: Sequence[str] = (),
+        model: LanguageModel | None = None,
+        observers: Sequence[WindowObserver] = (),
+        snapshot_every: int = 1,
+    ) -> None:
+        from agents.agent import Agent, AgentSettings
+        from agents.embedders import build_embedder
+        from agents.memory import MemoryBank, RetrievalWeights
+        from agents.prompts import Prompts
+
+        scenario = loaded.scenario
+        self.loaded = loaded
+        self.scenario = scenario
+        self.seed = scenario.seed if seed is None else seed
+        self.seeds = RunSeeds(self.seed)
+        self.personas = load_population(scenario.population, loaded.path, {})
+        output_dir = Path(scenario.output.dir)
+        if not output_dir.is_absolute():
+            output_dir = Path.cwd() / output_dir
+        self.folder = Path(out) if out else new_run_folder(output_dir, scenario.name)
+        if (self.folder / "run.sqlite").exists():
+            raise ScenarioError(f"{self.folder}: already holds a run; choose another --out")
+        self.model = model or build_model(scenario.model, replay_dir=output_dir, seed=self.seed)
+        self.ledger = self.model.ledger
+        self.memory: MemoryBank | None = None
+        if scenario.memory.enabled:
+            memory = scenario.memory
+            self.memory = MemoryBank(
+                build_embedder(scenario.embedder),
+                half_life=memory.half_life,
+                weights=RetrievalWeights(**memory.weights.model_dump()),
+                capacity=memory.capacity,
+                index=memory.index,
+            )
+        spec = registered_games()[loaded.game_type]
+        module_name, _, class_name = spec.factory.partition(":")
+        factory = getattr(importlib.import_module(module_name), class_name)
+        self.gm = factory(loaded.game, model=self.model, rng=self.seeds.generator("game_master"))
+        self.gm.setup(self.personas)
+        prompts = Prompts(scenario.prompts)
+        settings = AgentSettings(
+            k=scenario.memory.k if scenario.memory.enabled else 0,
+            max_memory_chars=scenario.memory.max_memory_chars,
+            reflection_every=scenario.memory.reflection_every,
+        )
+        self.agents = {
+            p.name: Agent(
+                p, model=self.model, memory=self.memory, prompts=prompts,
+                rng=self.seeds.generator("agent", i), settings=settings,
+            )
+            for i, p in enumerate(self.personas)
+        }
+        self.kernel: Kernel[Step] = Kernel(
+            window=scenario.window,
+            rng=self.seeds.generator("kernel"),
+            max_concurrency=scenario.max_concurrency,
+            start=scenario.start,
+        )
+        self._schedule_agents()
+        self.store = RunStore(self.folder, create=True)
+        self.store.start_run(
+            scenario_name=scenario.name,
+            scenario_path=str(loaded.path),
+            scenario_yaml=loaded.effective_yaml(),
+            overrides=list(overrides),
+            seed=self.seed,
+            game=loaded.game_type,
+            window=scenario.window,
+            versions=package_versions(),
+            agents=[(p.name, _persona_dict(p)) for p in self.personas],
+        )
+        self.snapshot_every = snapshot_every
+        self.kernel.add_observer(_Committer(self))
+        for observer in observers:
+            self.kernel.add_observer(observer)
+        self.actions = 0
+        self.decision_calls = 0
+        self.stop_requested = False
+
+    def _schedule_agents(self) -> None:
+        activity = self.scenario.population.activity
+        driver = self.gm.turns()
+        if driver is not None or activity.schedule == "turns":
+            if driver is None:
+                raise ScenarioError(
+                    f"{self.loaded.path}: population.activity.schedule: 'turns' needs a turn-based game"
+                )
+            self.kernel.add_turns(driver)
+            return
+        rates = np.full(len(self.personas), activity.rate)
+        if activity.rate_sigma > 0:
+            draws = self.seeds.generator("population").lognormal(0.0, activity.rate_sigma, len(rates))
+            rates = activity.rate * draws / np.exp(activity.rate_sigma**2 / 2)  # mean stays `rate`
+        profile = tuple(activity.profile) if activity.profile else None
+        for i, persona in enumerate(self.personas):
+            schedule: Schedule
+            if activity.schedule == "every":
+                period = persona.activity.get("period", activity.period or 3600.0)
+                schedule = Every(float(period), float(persona.activity.get("offset", 0.0)))
+            else:
+                schedule = Poisson(float(persona.activity.get("rate", rates[i])), profile)
+            self.kernel.add_agent(persona.name, schedule, self.seeds.generator("agent", 10_000_000 + i))
+
+    # -- the two callables the kernel drives ------------------------------------------------
+    async def decide(self, window: Window, activation: Activation) -> Step:
+        """Observe (world as at the window's start), decide, interpret. Runs concurrently."""
+        agent = self.agents[activation.agent]
+        context = activation.context
+        observation = self.gm.observe(agent.name, window.start, context)
+        space = self.gm.action_space(agent.name, window.start, context)
+        decision = await agent.decide(observation, space)
+        action = await self.gm.interpret(agent.name, decision.action, space, activation.t, context)
+        return Step(observation, space, action, decision.calls)
+
+    def resolve(self, window: Window, activation: Activation, step: Step) -> list[Event]:
+        """Apply one decided action, in activation order."""
+        self.actions += 1
+        self.decision_calls += step.calls
+        return self.gm.resolve(activation.agent, step.action, activation.t, activation.context)
+
+    # -- running ----------------------------------------------------------------------
+    def request_stop(self) -> None:
+        """Stop after the current window (Ctrl-C)."""
+        self.stop_requested = True
+
+    async def run_async(self) -> RunResult:
+        """Run to the scenario's duration (or a stop request); close the store."""
+        started = time.perf_counter()
+        until = self.scenario.start + self.scenario.duration
+        status = "failed"
+        error: str | None = None
+        try:
+            finished = await self.kernel.run(
+                until, self.decide, self.resolve, should_stop=lambda: self.stop_requested
+            )
+            status = "finished" if finished else "interrupted"
+            if finished:
+                self._commit_final(until)
+        except ModelError as err:
+            error = str(err)
+            raise
+        finally:
+            summary = self.summary(time.perf_counter() - started)
+            if error:
+                summary["error"] = error
+            self.store.finish(status, summary)
+            self.store.close()
+            await self.model.aclose()
+        return RunResult(self.folder, status, summary)
+
+    def run(self) -> RunResult:
+        """Synchronous :meth:`run_async`."""
+        return asyncio.run(self.run_async())
+
+    def _commit_final(self, until: float) -> None:
+        events = []
+        for event in self.gm.finish(until):
+            events.append(Event(event.t, event.kind, event.actor, event.target, event.payload,
+                                event.perceivers, self.kernel.seq))
+            self.kernel.seq += 1
+        self.store.commit_window(
+            index=self.kernel.windows_done, t_start=until, t_end=until, activations=0, events=events,
+            calls=self.ledger.drain(), snapshot=self.gm.snapshot(), sim_time=until,
+        )
+
+    def summary(self, wall: float) -> dict[str, Any]:
+        """Counts for the run summary (also stored in the run row)."""
+        totals = self.ledger.totals
+        actions = max(self.actions, 1)
+        return {
+            "seed": self.seed,
+            "sim_time": self.kernel.env.now,
+            "windows": self.kernel.windows_done,
+            "actions": self.actions,
+            "events": self.kernel.seq,
+            "model_calls": totals.calls,
+            "model_calls_per_action": round(totals.calls / actions, 3),
+            "decision_calls_per_action": round(self.decision_calls / actions, 3),
+            "prompt_tokens": totals.prompt_tokens,
+            "completion_tokens": totals.completion_tokens,
+            "retries": totals.retries,
+            "malformed_replies": totals.malformed,
+            "repaired": totals.repaired,
+            "fallbacks": totals.fallbacks,
+            "cached_replies": totals.cached,
+            "cost": round(totals.cost, 6),
+            "peak_decisions_in_flight": self.kernel.peak_in_flight,
+            "wall_seconds": round(wall, 3),
+            "game": self.gm.metrics(),
+        }
+
+
+class _Committer:
+    """Window observer that routes perceptions to memory and commits the window."""
+
+    def __init__(self, simulation: Simulation) -> None:
+        self.sim = simulation
+
+    def on_window(self, window: Window, events: Sequence[Event]) -> None:
+        sim = self.sim
+        memory_rows = []
+        if sim.memory is not None:
+            for event in events:
+                for agent in event.perceivers:
+                    text = sim.gm.narrate(event, agent)
+                    if text:
+                        kind = "action" if agent == event.actor else "event"
+                        if event.kind == "invalid_action":
+                            kind = "invalid_action"
+                        sim.memory.add(agent, text, event.t, kind)
+            memory_rows = sim.memory.flush()
+        snapshot = sim.gm.snapshot() if (window.index + 1) % sim.snapshot_every == 0 else None
+        sim.store.commit_window(
+            index=window.index,
+            t_start=window.start,
+            t_end=window.end,
+            activations=len(window.activations),
+            events=events,
+            calls=sim.ledger.drain(),
+            memories=memory_rows,
+            snapshot=snapshot,
+        )
+
+
+def _persona_dict(persona: Persona) -> Mapping[str, Any]:
+    return {
+        "name": persona.name,
+        "description": persona.description,
+        "traits": dict(persona.traits),
+        "interests": list(persona.interests),
+        "activity": dict(persona.activity),
+    }

@@ -1,0 +1,292 @@
+"""The run store: one SQLite file (WAL) per run folder, append-only events.
+
+Everything a decision window produced (events, model calls, memories, an optional
+game-master snapshot, the window row itself) is written in ONE transaction, so a run
+killed at any moment leaves only whole windows. The tables are plain SQLite, readable
+with ``sqlite3``, pandas (``pd.read_sql``) or DuckDB; the schema is in the README.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from engine.types import Event, SociumError
+
+SCHEMA_VERSION = 1
+STORE_FILE = "run.sqlite"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS run (
+    id TEXT PRIMARY KEY, scenario_name TEXT NOT NULL, scenario_path TEXT,
+    scenario_yaml TEXT NOT NULL, overrides TEXT NOT NULL, seed INTEGER NOT NULL,
+    game TEXT NOT NULL, window REAL NOT NULL, versions TEXT NOT NULL, status TEXT NOT NULL,
+    started_at TEXT NOT NULL, ended_at TEXT, sim_time REAL NOT NULL DEFAULT 0,
+    windows INTEGER NOT NULL DEFAULT 0, summary TEXT
+);
+CREATE TABLE IF NOT EXISTS agents (
+    run TEXT NOT NULL, id TEXT NOT NULL, idx INTEGER NOT NULL, persona TEXT NOT NULL,
+    PRIMARY KEY (run, id)
+);
+CREATE TABLE IF NOT EXISTS windows (
+    run TEXT NOT NULL, idx INTEGER NOT NULL, t_start REAL NOT NULL, t_end REAL NOT NULL,
+    activations INTEGER NOT NULL, events INTEGER NOT NULL, committed_at TEXT NOT NULL,
+    PRIMARY KEY (run, idx)
+);
+CREATE TABLE IF NOT EXISTS events (
+    run TEXT NOT NULL, seq INTEGER NOT NULL, t REAL NOT NULL, actor TEXT, kind TEXT NOT NULL,
+    target TEXT, payload TEXT NOT NULL, perceivers TEXT NOT NULL, window INTEGER NOT NULL,
+    PRIMARY KEY (run, seq)
+);
+CREATE TABLE IF NOT EXISTS model_calls (
+    run TEXT NOT NULL, id INTEGER NOT NULL, window INTEGER NOT NULL, t REAL, agent TEXT,
+    purpose TEXT, backend TEXT NOT NULL, model TEXT, prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL, latency_ms REAL NOT NULL, retries INTEGER NOT NULL,
+    outcome TEXT NOT NULL, cached INTEGER NOT NULL, request_hash TEXT, prompt TEXT, reply TEXT,
+    error TEXT, PRIMARY KEY (run, id)
+);
+CREATE TABLE IF NOT EXISTS memories (
+    run TEXT NOT NULL, agent TEXT NOT NULL, id INTEGER NOT NULL, t REAL NOT NULL,
+    kind TEXT NOT NULL, importance REAL NOT NULL, text TEXT NOT NULL,
+    PRIMARY KEY (run, agent, id)
+);
+CREATE TABLE IF NOT EXISTS snapshots (
+    run TEXT NOT NULL, window INTEGER NOT NULL, t REAL NOT NULL, state TEXT NOT NULL,
+    PRIMARY KEY (run, window)
+);
+CREATE TABLE IF NOT EXISTS stats (
+    run TEXT NOT NULL, name TEXT NOT NULL, t REAL, value TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_kind ON events (run, kind);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class CallRow:
+    """One model call as recorded in ``model_calls``."""
+
+    id: int
+    t: float | None
+    agent: str | None
+    purpose: str
+    backend: str
+    model: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    latency_ms: float
+    retries: int
+    outcome: str
+    cached: bool
+    request_hash: str
+    prompt: str | None
+    reply: str | None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryRow:
+    """One memory as recorded in ``memories``."""
+
+    agent: str
+    id: int
+    t: float
+    kind: str
+    importance: float
+    text: str
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+class RunStore:
+    """Read and append to ``run.sqlite`` of one run folder."""
+
+    def __init__(self, folder: str | Path, *, create: bool = False) -> None:
+        self.folder = Path(folder)
+        self.path = self.folder / STORE_FILE
+        if not create and not self.path.exists():
+            raise SociumError(f"{self.folder}: no {STORE_FILE} here; is this a run folder?")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        if create:
+            self.db.executescript(SCHEMA)
+            self.db.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+        version = self.schema_version()
+        if version != SCHEMA_VERSION:
+            raise SociumError(
+                f"{self.path}: store schema version {version}, this socium reads version "
+                f"{SCHEMA_VERSION}; open it with the socium release that wrote it"
+            )
+        row = self.db.execute("SELECT id FROM run").fetchone()
+        self.run_id: str = row[0] if row else self.folder.name
+
+    def schema_version(self) -> int | None:
+        """The schema version recorded in the store (None: not a socium store)."""
+        try:
+            row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        except sqlite3.DatabaseError:
+            return None
+        return int(row[0]) if row else None
+
+    # -- writing ----------------------------------------------------------------------
+    def start_run(
+        self,
+        *,
+        scenario_name: str,
+        scenario_path: str,
+        scenario_yaml: str,
+        overrides: Sequence[str],
+        seed: int,
+        game: str,
+        window: float,
+        versions: Mapping[str, str],
+        agents: Sequence[tuple[str, Mapping[str, Any]]],
+    ) -> None:
+        """Record the run header and its agents (one transaction)."""
+        with self._transaction():
+            self.db.execute(
+                "INSERT INTO run (id, scenario_name, scenario_path, scenario_yaml, overrides, seed,"
+                " game, window, versions, status, started_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    self.run_id, scenario_name, scenario_path, scenario_yaml, _json(list(overrides)),
+                    seed, game, window, _json(versions), "running", _now(),
+                ),
+            )
+            self.db.executemany(
+                "INSERT INTO agents VALUES (?,?,?,?)",
+                [(self.run_id, name, i, _json(persona)) for i, (name, persona) in enumerate(agents)],
+            )
+
+    def commit_window(
+        self,
+        *,
+        index: int,
+        t_start: float,
+        t_end: float,
+        activations: int,
+        events: Sequence[Event],
+        calls: Iterable[CallRow] = (),
+        memories: Iterable[MemoryRow] = (),
+        snapshot: Mapping[str, Any] | None = None,
+        sim_time: float | None = None,
+    ) -> None:
+        """Append one decision window, atomically."""
+        run = self.run_id
+        with self._transaction():
+            self.db.executemany(
+                "INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?)",
+                [
+                    (run, e.seq, e.t, e.actor, e.kind, e.target, _json(dict(e.payload)),
+                     _json(list(e.perceivers)), index)
+                    for e in events
+                ],
+            )
+            self.db.executemany(
+                "INSERT INTO model_calls VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (run, c.id, index, c.t, c.agent, c.purpose, c.backend, c.model, c.prompt_tokens,
+                     c.completion_tokens, c.latency_ms, c.retries, c.outcome, int(c.cached),
+                     c.request_hash, c.prompt, c.reply, c.error)
+                    for c in calls
+                ],
+            )
+            self.db.executemany(
+                "INSERT INTO memories VALUES (?,?,?,?,?,?,?)",
+                [(run, m.agent, m.id, m.t, m.kind, m.importance, m.text) for m in memories],
+            )
+            if snapshot is not None:
+                self.db.execute(
+                    "INSERT OR REPLACE INTO snapshots VALUES (?,?,?,?)",
+                    (run, index, t_end, _json(snapshot)),
+                )
+            self.db.execute(
+                "INSERT INTO windows VALUES (?,?,?,?,?,?,?)",
+                (run, index, t_start, t_end, activations, len(events), _now()),
+            )
+            self.db.execute(
+                "UPDATE run SET windows = ?, sim_time = ? WHERE id = ?",
+                (index + 1, t_end if sim_time is None else sim_time, run),
+            )
+
+    def finish(self, status: str, summary: Mapping[str, Any], sim_time: float | None = None) -> None:
+        """Mark the run finished, interrupted or failed, with its summary."""
+        with self._transaction():
+            self.db.execute(
+                "UPDATE run SET status = ?, ended_at = ?, summary = ?,"
+                " sim_time = COALESCE(?, sim_time) WHERE id = ?",
+                (status, _now(), _json(summary), sim_time, self.run_id),
+            )
+
+    def write_stats(self, rows: Iterable[tuple[str, float | None, Any]], *, replace: bool = True) -> None:
+        """Store statistics rows (name, simulated time or None, JSON value)."""
+        with self._transaction():
+            if replace:
+                self.db.execute("DELETE FROM stats WHERE run = ?", (self.run_id,))
+            self.db.executemany(
+                "INSERT INTO stats VALUES (?,?,?,?)",
+                [(self.run_id, name, t, _json(value)) for name, t, value in rows],
+            )
+
+    # -- reading ----------------------------------------------------------------------
+    def run_info(self) -> dict[str, Any]:
+        """The run row as a dict (JSON columns decoded)."""
+        cursor = self.db.execute("SELECT * FROM run")
+        row = cursor.fetchone()
+        if row is None:
+            raise SociumError(f"{self.path}: the run header is missing")
+        info = dict(zip([c[0] for c in cursor.description], row, strict=True))
+        for key in ("overrides", "versions", "summary"):
+            if info.get(key):
+                info[key] = json.loads(info[key])
+        return info
+
+    def events(self) -> list[Event]:
+        """All committed events in sequence order."""
+        rows = self.db.execute(
+            "SELECT t, kind, actor, target, payload, perceivers, seq FROM events ORDER BY seq"
+        )
+        return [
+            Event(t, kind, actor, target, json.loads(payload), tuple(json.loads(perc)), seq)
+            for t, kind, actor, target, payload, perc, seq in rows
+        ]
+
+    def count(self, table: str) -> int:
+        """Rows in one of the store's tables."""
+        if table not in {"events", "model_calls", "memories", "windows", "snapshots", "agents", "stats"}:
+            raise ValueError(f"no table {table!r}")
+        return int(self.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+    def close(self) -> None:
+        """Close the connection (checkpointing the WAL)."""
+        self.db.close()
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self.db)
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (or ``ROLLBACK`` on error)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: object, value: object, traceback: object) -> None:
+        self.db.execute("COMMIT" if kind is None else "ROLLBACK")

@@ -1,0 +1,184 @@
+"""Shared vocabulary of a run: events, actions, action spaces, observations, personas.
+
+Both sides of the simulation import this module and nothing else of each other: agents
+receive an ``ActionSpace`` and an ``Observation`` and return an ``Action``; the game
+master turns an ``Action`` into ``Event`` objects.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+ParseOutcome = Literal["ok", "repaired", "fallback"]
+
+
+class SociumError(Exception):
+    """Root of every error socium raises on purpose."""
+
+
+class ScenarioError(SociumError):
+    """A scenario or persona file is wrong; the message names file:line: field."""
+
+
+class ModelError(SociumError):
+    """A language model is misconfigured or stayed unreachable past its retry budget."""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something observable that happened at simulated time ``t`` (seconds).
+
+    ``seq`` is assigned by the kernel when the event is committed; ``perceivers`` is
+    the game master's routing: the agents whose memories receive this event.
+    """
+
+    t: float
+    kind: str
+    actor: str | None = None
+    target: str | None = None
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    perceivers: tuple[str, ...] = ()
+    seq: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class ArgSpec:
+    """Constraint on one argument of an action option."""
+
+    type: Literal["text", "number", "integer", "agent", "choice"]
+    description: str = ""
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+    max_length: int = 500
+
+    def json_schema(self) -> dict[str, Any]:
+        """JSON Schema of this argument, used for constrained model output."""
+        if self.type in ("number", "integer"):
+            schema: dict[str, Any] = {"type": self.type}
+            if self.low is not None:
+                schema["minimum"] = self.low
+            if self.high is not None:
+                schema["maximum"] = self.high
+            return schema
+        if self.type in ("choice", "agent") and self.choices:
+            return {"type": "string", "enum": list(self.choices)}
+        return {"type": "string", "maxLength": self.max_length}
+
+
+@dataclass(frozen=True, slots=True)
+class ActionOption:
+    """One kind of action an agent may take, with typed arguments."""
+
+    name: str
+    description: str
+    args: Mapping[str, ArgSpec] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ActionSpace:
+    """The actions open to one agent at one moment, as the game master declares them."""
+
+    options: tuple[ActionOption, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Names of the options, in declaration order."""
+        return tuple(option.name for option in self.options)
+
+    def option(self, name: str) -> ActionOption | None:
+        """The option called ``name``, or None."""
+        for option in self.options:
+            if option.name == name:
+                return option
+        return None
+
+    def json_schema(self) -> dict[str, Any]:
+        """JSON Schema of a reply: ``{"action": name, <args>...}``, one branch per option."""
+        branches = []
+        for option in self.options:
+            properties: dict[str, Any] = {"action": {"const": option.name}}
+            properties.update({k: spec.json_schema() for k, spec in option.args.items()})
+            branches.append(
+                {
+                    "type": "object",
+                    "properties": properties,
+                    "required": ["action", *option.args],
+                    "additionalProperties": False,
+                }
+            )
+        return branches[0] if len(branches) == 1 else {"anyOf": branches}
+
+    def describe(self) -> str:
+        """Plain-text list of the options for a prompt."""
+        lines = []
+        for option in self.options:
+            args = ", ".join(
+                f"{name} ({spec.type}{': ' + spec.description if spec.description else ''})"
+                for name, spec in option.args.items()
+            )
+            lines.append(f"- {option.name}: {option.description}" + (f" Args: {args}." if args else ""))
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """What an agent decided: an option name with arguments, plus the raw model reply."""
+
+    name: str
+    args: Mapping[str, Any] = field(default_factory=dict)
+    raw: str = ""
+    parse: ParseOutcome = "ok"
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What one agent perceives of the world at the start of its decision window."""
+
+    t: float
+    text: str
+    facts: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Persona:
+    """Who an agent is: the static part of every prompt (put first, for prefix caching)."""
+
+    name: str
+    description: str = ""
+    traits: Mapping[str, Any] = field(default_factory=dict)
+    interests: tuple[str, ...] = ()
+    activity: Mapping[str, Any] = field(default_factory=dict)
+
+    def render(self) -> str:
+        """The persona as prompt text."""
+        parts = [f"You are {self.name}."]
+        if self.description:
+            parts.append(self.description)
+        if self.traits:
+            parts.append("Traits: " + ", ".join(f"{k}: {v}" for k, v in self.traits.items()) + ".")
+        if self.interests:
+            parts.append("Interests: " + ", ".join(self.interests) + ".")
+        return " ".join(parts)
+
+
+def quote(text: str) -> str:
+    """Render text written by an agent or a model as inert data inside a prompt.
+
+    The text becomes a JSON string literal: quotes and newlines are escaped, so it
+    cannot close the quotation or start a new instruction line of the prompt.
+    """
+    return json.dumps(text, ensure_ascii=False)
+
+
+def agent_ids(names: Sequence[str]) -> tuple[str, ...]:
+    """Agent ids are their persona names; reject duplicates early."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ScenarioError(f"duplicate agent name {name!r}: agent names must be unique")
+        seen.add(name)
+    return tuple(names)

@@ -1,0 +1,1 @@
+"""Game masters: typed world state and the resolution of agents' actions."""

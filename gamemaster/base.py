@@ -1,0 +1,157 @@
+"""The game-master protocol, action mapping onto an action space, observation routing.
+
+A game master owns typed world state. Per activation the simulation calls, in order:
+``observe`` and ``action_space`` (world as at the window's start), the agent decides,
+``interpret`` (async, concurrent with the window's other decisions: maps free text onto
+the action space by rules first and one model ``choose`` only when still ambiguous; a
+game may also judge an attempt there), then ``resolve`` one action at a time in
+activation order, which enforces every invariant whatever the text says.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from engine.kernel import TurnDriver
+from engine.models import LanguageModel
+from engine.types import Action, ActionSpace, Event, Observation, Persona, quote
+
+
+class GameMaster:
+    """Base class: override ``observe``, ``action_space`` and ``resolve``.
+
+    Parameters
+    ----------
+    section : pydantic model
+        The game's section of the scenario file.
+    model : LanguageModel
+        For interpretation of ambiguous text and games that judge attempts.
+    rng : numpy.random.Generator
+        The game master's own stream.
+    """
+
+    name = "base"
+
+    def __init__(self, section: Any, *, model: LanguageModel, rng: np.random.Generator) -> None:
+        self.section = section
+        self.model = model
+        self.rng = rng
+        self.agents: dict[str, Persona] = {}
+        self.extra_calls = 0
+
+    # -- lifecycle --------------------------------------------------------------------
+    def setup(self, agents: Sequence[Persona]) -> None:
+        """Receive the population before the first window."""
+        self.agents = {p.name: p for p in agents}
+
+    def turns(self) -> TurnDriver | None:
+        """A turn driver for round-based games; None lets agents follow their schedules."""
+        return None
+
+    # -- per activation ---------------------------------------------------------------
+    def observe(self, agent: str, t: float, context: Mapping[str, Any]) -> Observation:
+        """What ``agent`` sees at ``t``."""
+        raise NotImplementedError
+
+    def action_space(self, agent: str, t: float, context: Mapping[str, Any]) -> ActionSpace:
+        """What ``agent`` may do at ``t``."""
+        raise NotImplementedError
+
+    async def interpret(
+        self, agent: str, action: Action, space: ActionSpace, t: float, context: Mapping[str, Any]
+    ) -> Action:
+        """Map the agent's reply onto ``space`` (rules first, one ``choose`` if ambiguous)."""
+        if action.parse != "fallback" and space.option(action.name) is not None:
+            return action
+        names = mentioned_options(action.raw, space)
+        if len(names) == 1:
+            return replace(action, name=names[0], args={}, parse="repaired")
+        if not action.raw.strip():
+            return action
+        self.extra_calls += 1
+        answer = await self.model.choose(
+            "Which of these actions does the following reply describe?\n"
+            f"Actions: {', '.join(space.names)}\nReply: {action.raw[:600]!r}\n"
+            'Answer with JSON {"answer": "<action>"}.',
+            list(space.names),
+            fallback=action.name,
+            agent=agent,
+            t=t,
+            purpose="interpret",
+        )
+        return replace(action, name=answer.value, args={}, parse="repaired")
+
+    def resolve(self, agent: str, action: Action, t: float, context: Mapping[str, Any]) -> list[Event]:
+        """Apply ``action`` to the world; return the events (invalid ones included)."""
+        raise NotImplementedError
+
+    def narrate(self, event: Event, agent: str) -> str:
+        """How ``agent`` remembers ``event``; text written by agents stays quoted."""
+        who = "You" if event.actor == agent else (event.actor or "The world")
+        details = ", ".join(
+            f"{key}={quote(value) if isinstance(value, str) else value}"
+            for key, value in event.payload.items()
+        )
+        target = f" -> {event.target}" if event.target else ""
+        return f"{who}: {event.kind}{target}" + (f" ({details})" if details else "")
+
+    # -- state ------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """World state as JSON-ready data (checkpoints, resume)."""
+        return {}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Reload :meth:`snapshot` output."""
+
+    def metrics(self) -> dict[str, Any]:
+        """Summary numbers for the run summary."""
+        return {}
+
+    def finish(self, t: float) -> list[Event]:
+        """Events at the end of the run (final state, standings)."""
+        return []
+
+
+def invalid(agent: str, action: Action, t: float, reason: str) -> Event:
+    """An ``invalid_action`` event, perceived by the acting agent only."""
+    return Event(
+        t,
+        "invalid_action",
+        actor=agent,
+        payload={"attempted": action.name, "args": dict(action.args), "reason": reason},
+        perceivers=(agent,),
+    )
+
+
+def check_args(action: Action, space: ActionSpace) -> str | None:
+    """Why ``action``'s arguments break the space's constraints, or None if they don't."""
+    option = space.option(action.name)
+    if option is None:
+        return f"{action.name!r} is not an available action (available: {', '.join(space.names)})"
+    for name, spec in option.args.items():
+        if name not in action.args:
+            return f"missing argument {name!r}"
+        value = action.args[name]
+        if spec.type in ("number", "integer"):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                return f"{name} must be a number"
+            if spec.low is not None and value < spec.low:
+                return f"{name}={value} is below {spec.low}"
+            if spec.high is not None and value > spec.high:
+                return f"{name}={value} is above {spec.high}"
+        elif spec.choices and value not in spec.choices:
+            return f"{name}={value!r} is not one of {list(spec.choices)}"
+        elif spec.type == "text" and (not isinstance(value, str) or not value.strip()):
+            return f"{name} must be non-empty text"
+    return None
+
+
+def mentioned_options(text: str, space: ActionSpace) -> list[str]:
+    """Option names that occur as words in ``text`` (the rule-based mapping)."""
+    lowered = text.lower()
+    return [n for n in space.names if re.search(rf"\b{re.escape(n.lower())}\b", lowered)]
