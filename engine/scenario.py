@@ -80,7 +80,10 @@ class ModelBase(Strict):
     max_tokens: int = Field(192, ge=1, le=32768)
     max_concurrency: int = Field(8, ge=1, le=4096, description="Requests in flight at once.")
     parse_retries: int = Field(2, ge=0, le=20, description="Re-asks after a malformed reply.")
-    replay: Literal["off", "record", "replay", "auto"] = "off"
+    replay: Annotated[
+        Literal["off", "record", "replay", "auto"],
+        BeforeValidator(lambda v: "off" if v is False else v),  # YAML reads `off` as false
+    ] = "off"
     replay_path: str | None = Field(None, description="Replay cache (default: next to runs).")
     record_prompts: bool = True
     prices: Prices | None = None

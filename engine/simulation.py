@@ -116,7 +116,9 @@ class Simulation:
         self.folder = Path(out) if out else new_run_folder(output_dir, scenario.name)
         if (self.folder / "run.sqlite").exists():
             raise ScenarioError(f"{self.folder}: already holds a run; choose another --out")
-        self.model = model or build_model(scenario.model, replay_dir=output_dir, seed=self.seed)
+        self.model = model or build_model(
+            scenario.model, base_dir=loaded.base, replay_dir=output_dir, seed=self.seed
+        )
         self.ledger = self.model.ledger
         self.memory: MemoryBank | None = None
         if scenario.memory.enabled:

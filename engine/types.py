@@ -55,6 +55,16 @@ class ArgSpec:
     choices: tuple[str, ...] = ()
     max_length: int = 500
 
+    def placeholder(self) -> str:
+        """How the argument's value looks in a reply example."""
+        if self.type in ("number", "integer"):
+            low = "" if self.low is None else f"{self.low:g}"
+            high = "" if self.high is None else f"{self.high:g}"
+            return f"<{self.type} {low}-{high}>" if low or high else f"<{self.type}>"
+        if self.choices:
+            return '"' + "|".join(self.choices) + '"'
+        return "..."
+
     def json_schema(self) -> dict[str, Any]:
         """JSON Schema of this argument, used for constrained model output."""
         if self.type in ("number", "integer"):
@@ -113,14 +123,12 @@ class ActionSpace:
         return branches[0] if len(branches) == 1 else {"anyOf": branches}
 
     def describe(self) -> str:
-        """Plain-text list of the options for a prompt."""
+        """Plain-text list of the options for a prompt, each with its reply form."""
         lines = []
         for option in self.options:
-            args = ", ".join(
-                f"{name} ({spec.type}{': ' + spec.description if spec.description else ''})"
-                for name, spec in option.args.items()
-            )
-            lines.append(f"- {option.name}: {option.description}" + (f" Args: {args}." if args else ""))
+            fields = [f'"action": "{option.name}"']
+            fields += [f'"{name}": {spec.placeholder()}' for name, spec in option.args.items()]
+            lines.append(f"- {option.name}: {option.description} Reply {{{', '.join(fields)}}}")
         return "\n".join(lines)
 
 

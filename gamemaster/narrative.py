@@ -111,16 +111,16 @@ class NarrativeGameMaster(GameMaster):
         for name in section.actions:
             if name == "speak":
                 options.append(ActionOption("speak", "Say something to everyone here.", {
-                    "message": ArgSpec("text", "what you say", max_length=280)}))
+                    "message": ArgSpec("text", "your words", max_length=160)}))
             elif name == "move":
                 options.append(ActionOption("move", "Go to another place.", {
-                    "place": ArgSpec("choice", "where to go", choices=tuple(section.locations))}))
+                    "place": ArgSpec("choice", choices=tuple(section.locations))}))
             elif name == "contribute" and section.project is not None and not self.completed:
                 options.append(ActionOption("contribute", f"Give coins to {section.project.name}.", {
-                    "amount": ArgSpec("number", "coins to give", low=0, high=self.coins[agent])}))
+                    "amount": ArgSpec("number", low=0, high=self.coins[agent])}))
             elif name == "attempt":
                 options.append(ActionOption("attempt", "Try to do something else.", {
-                    "attempt": ArgSpec("text", "what you try to do", max_length=200)}))
+                    "attempt": ArgSpec("text", "what you try", max_length=160)}))
             elif name == "wait":
                 options.append(ActionOption("wait", "Do nothing for now."))
         return ActionSpace(tuple(options))

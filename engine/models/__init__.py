@@ -29,8 +29,12 @@ __all__ = [
 ]
 
 
-def build_backend(config: Any, *, replay_dir: Path, seed: int = 0) -> Backend:
-    """The backend a scenario's ``model:`` block describes (wrapped for replay if asked)."""
+def build_backend(config: Any, *, base_dir: Path, replay_dir: Path, seed: int = 0) -> Backend:
+    """The backend a scenario's ``model:`` block describes (wrapped for replay if asked).
+
+    A relative ``replay_path`` is relative to ``base_dir`` (the scenario's folder); the
+    default cache is ``replay_dir/replay.sqlite``.
+    """
     backend: Backend
     if config.backend == "scripted":
         from engine.models.scripted import ScriptedBackend
@@ -66,12 +70,12 @@ def build_backend(config: Any, *, replay_dir: Path, seed: int = 0) -> Backend:
     if config.replay != "off":
         from engine.models.replay import ReplayBackend
 
-        path = Path(config.replay_path) if config.replay_path else replay_dir / "replay.sqlite"
+        path = base_dir / config.replay_path if config.replay_path else replay_dir / "replay.sqlite"
         backend = ReplayBackend(backend, path, config.replay)
     return backend
 
 
-def build_model(config: Any, *, replay_dir: Path, seed: int = 0) -> LanguageModel:
+def build_model(config: Any, *, base_dir: Path, replay_dir: Path, seed: int = 0) -> LanguageModel:
     """A ``LanguageModel`` for a scenario's ``model:`` block."""
     prices = config.prices
     ledger = Ledger(
@@ -80,7 +84,7 @@ def build_model(config: Any, *, replay_dir: Path, seed: int = 0) -> LanguageMode
         price_completion=prices.completion if prices else 0.0,
     )
     return LanguageModel(
-        build_backend(config, replay_dir=replay_dir, seed=seed),
+        build_backend(config, base_dir=base_dir, replay_dir=replay_dir, seed=seed),
         ledger=ledger,
         parse_retries=config.parse_retries,
         max_tokens=config.max_tokens,

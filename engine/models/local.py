@@ -91,6 +91,7 @@ class LocalBackend:
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
             "seed": request.seed if request.seed is not None else 0,
+            "repeat_penalty": 1.1,
         }
         if request.stop:
             arguments["stop"] = list(request.stop)

@@ -25,6 +25,7 @@ from engine.models.base import Generation, Request
 from engine.types import ModelError
 
 RETRY_STATUS = {408, 409, 429}
+_sleep = asyncio.sleep  # the retry wait; tests replace it to record delays
 STYLES = ("response_format", "json_object", "guided", "none")
 
 
@@ -129,7 +130,7 @@ class OpenAIBackend:
             delay = min(self.max_backoff, self.backoff * 2**retries)
             delay = self._jitter.uniform(0, delay) if wait is None else max(wait, 0.0)
             retries += 1
-            await asyncio.sleep(delay)
+            await _sleep(delay)
 
     async def _send(self, endpoint: _Endpoint, request: Request) -> tuple[str, tuple[int, int], str]:
         import openai
@@ -140,8 +141,8 @@ class OpenAIBackend:
                 response = await endpoint.client.chat.completions.create(
                     **self._arguments(request, style)
                 )
-            except (openai.BadRequestError, openai.UnprocessableEntityError):
-                if position + 1 == len(styles):
+            except openai.APIStatusError as err:
+                if position + 1 == len(styles) or not _rejects_style(err):
                     raise
                 continue  # this server does not take this style of constraint; try the next
             if request.constraint is not None:
@@ -211,6 +212,18 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
             return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
         except (TypeError, ValueError):
             return None
+
+
+def _rejects_style(err: Exception) -> bool:
+    """Did the server refuse the constraint's form (not the request as a whole)?
+
+    OpenAI and vLLM answer 400/422; llama.cpp's server answers 500 with a validation
+    error that names ``response_format``.
+    """
+    status = getattr(err, "status_code", 0)
+    text = str(err)
+    names_field = "response_format" in text or "guided" in text
+    return status in (400, 422) or (status == 500 and names_field)
 
 
 def _short(err: Exception) -> str:
