@@ -86,7 +86,10 @@ class Agent:
         name = str(value.pop("action", fallback_name))
         action = Action(name, value, answer.text, answer.outcome)  # type: ignore[arg-type]
         calls = answer.calls
-        if self.settings.reflection_every and self.activations % self.settings.reflection_every == 0:
+        if (
+            self.settings.reflection_every
+            and self.activations % self.settings.reflection_every == 0
+        ):
             calls += await self.reflect(observation.t)
         return Decision(action, calls, tuple(memories))
 
@@ -96,7 +99,9 @@ class Agent:
             return []
         return await self.memory.recall(self.name, query, t, self.settings.k)
 
-    def messages(self, observation: Observation, space: ActionSpace, memories: list[Memory]) -> list[Message]:
+    def messages(
+        self, observation: Observation, space: ActionSpace, memories: list[Memory]
+    ) -> list[Message]:
         """The prompt: system (persona first) and user (memories, observation, actions)."""
         system = self.prompts.render("system", persona=self.persona.render())
         user = self.prompts.render(

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import re
 from collections.abc import Sequence
@@ -26,8 +27,12 @@ _WORD = re.compile(r"[a-z0-9']+")
 class Embedder(Protocol):
     """Maps texts to unit-norm vectors, one batch per call."""
 
-    dim: int
     calls: int
+
+    @property
+    def dim(self) -> int:
+        """Vector dimension."""
+        ...
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """A ``(len(texts), dim)`` float32 array of unit vectors."""
@@ -54,8 +59,10 @@ class HashingEmbedder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for row, text in enumerate(texts):
             words = _WORD.findall(text.lower())
-            for token in words + [a + " " + b for a, b in zip(words, words[1:], strict=False)]:
-                digest = int.from_bytes(hashlib.blake2b(token.encode(), digest_size=8).digest(), "big")
+            for token in words + [a + " " + b for a, b in itertools.pairwise(words)]:
+                digest = int.from_bytes(
+                    hashlib.blake2b(token.encode(), digest_size=8).digest(), "big"
+                )
                 out[row, digest % self.dim] += 1.0 if (digest >> 32) & 1 else -1.0
         return _normalize(out)
 
@@ -92,11 +99,14 @@ class SentenceTransformerEmbedder:
         self._dim: int | None = None
 
     @property
-    def dim(self) -> int:  # type: ignore[override]
+    def dim(self) -> int:
         """Vector dimension (loads the model)."""
         if self._dim is None:
             model = _sentence_transformer(self.name)
-            getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+            getter = (
+                getattr(model, "get_embedding_dimension", None)
+                or model.get_sentence_embedding_dimension
+            )
             self._dim = int(getter())
         return self._dim
 
@@ -107,8 +117,11 @@ class SentenceTransformerEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         model = _sentence_transformer(self.name)
         vectors = model.encode(
-            list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-            convert_to_numpy=True, show_progress_bar=False,
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
         )
         return _normalize(vectors)
 
@@ -121,7 +134,9 @@ class OpenAIEmbedder:
 
         key = os.environ.get(api_key_env, "") if api_key_env else "not-needed"
         if api_key_env and not key:
-            raise ModelError(f"environment variable {api_key_env} (embedder.api_key_env) is not set")
+            raise ModelError(
+                f"environment variable {api_key_env} (embedder.api_key_env) is not set"
+            )
         self.client = OpenAI(base_url=base_url, api_key=key)
         self.model = model
         self.calls = 0
@@ -144,7 +159,9 @@ def build_embedder(config: Any) -> Embedder:
     if config.kind == "openai":
         if not config.name:
             raise ModelError("embedder.kind openai needs embedder.name (the model id)")
-        return OpenAIEmbedder(model=config.name, base_url=config.base_url, api_key_env=config.api_key_env)
+        return OpenAIEmbedder(
+            model=config.name, base_url=config.base_url, api_key_env=config.api_key_env
+        )
     if config.kind == "sentence-transformers":
         if not config.name:
             raise ModelError("embedder.kind sentence-transformers needs embedder.name")

@@ -3,9 +3,9 @@
 Score (Park et al. 2023, "Generative Agents: Interactive Simulacra of Human Behavior",
 UIST) = w_rel * relevance + w_rec * recency + w_imp * importance, each in [0, 1]:
 relevance = (cosine + 1) / 2, recency = 0.5 ** (age / half_life) in simulated time,
-importance = rating / 10. Candidates come from faiss (the top relevance hits) plus the
-most recent and the most important memories; the exact score ranks them, ties by id.
-No query scans memories in Python.
+importance = rating / 10; ties by id. With the flat index (the default) every memory is
+scored exactly by one matrix-vector product over faiss's vector storage; above
+``HNSW_THRESHOLD`` an HNSW index narrows the candidates. No query loops in Python.
 
 Texts added during one decision window, across ALL agents, are embedded in one batch
 when the window closes (:meth:`MemoryBank.flush`); queries of one window are embedded
@@ -33,7 +33,7 @@ IMPORTANCE_BY_KIND: Mapping[str, float] = {
     "invalid_action": 6.0,
     "reflection": 8.0,
 }
-HNSW_THRESHOLD = 50_000
+HNSW_THRESHOLD = 200_000  # exact below; HNSW recall of the combined score is low (RESULTS.md)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +96,9 @@ class AssociativeMemory:
         self._next_id += len(rows)
         self.ids += new_ids
         self.times = np.concatenate([self.times, [r[0] for r in rows]])
-        self.importance = np.concatenate([self.importance, np.array([r[2] for r in rows], np.float32)])
+        self.importance = np.concatenate(
+            [self.importance, np.array([r[2] for r in rows], np.float32)]
+        )
         self.kinds += [r[1] for r in rows]
         self.texts += [r[3] for r in rows]
         self._add_vectors(np.ascontiguousarray(vectors, dtype=np.float32))
@@ -105,40 +107,67 @@ class AssociativeMemory:
         return new_ids
 
     def retrieve_vector(self, query: np.ndarray, t: float, k: int) -> list[Memory]:
-        """Top-``k`` memories for a unit query vector at simulated time ``t``."""
+        """Top-``k`` memories for a unit query vector at simulated time ``t``.
+
+        Flat index (the default below ``HNSW_THRESHOLD``): exact; one matrix-vector
+        product over faiss's own vector storage scores every memory. HNSW/IVF: faiss's
+        most relevant hits plus the memories with the best recency + importance are
+        scored exactly (approximate, as those indexes are).
+        """
         n = len(self.texts)
         if n == 0 or k <= 0:
             return []
-        depth = min(n, max(4 * k, 64))
-        query = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
-        scores, positions = self._index.search(query, depth)
-        candidates = {int(p): float(s) for p, s in zip(positions[0], scores[0], strict=True) if p >= 0}
-        recent = range(max(0, n - depth), n)  # times only grow: the newest are last
-        important = np.argpartition(-self.importance, depth - 1)[:depth] if depth < n else range(n)
-        missing = [int(p) for p in (*recent, *important) if int(p) not in candidates]
-        if missing:
-            vectors = self._vectors(np.array(sorted(set(missing)), dtype=np.int64))
-            for position, vector in zip(sorted(set(missing)), vectors, strict=True):
-                candidates[position] = float(vector @ query[0])
-        positions_arr = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
-        cosine = np.fromiter(candidates.values(), dtype=np.float64, count=len(candidates))
-        combined = self._score(positions_arr, cosine, t)
-        order = np.lexsort((positions_arr, -combined))[:k]
+        w = self.weights
+        query = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
+        rest = w.recency * self._recency(t) + np.float32(w.importance / 10.0) * self.importance
+        if self._kind_built == "flat":
+            positions = np.arange(n)
+            cosine = self._flat_vectors() @ query
+        else:
+            depth = min(n, max(4 * k, 64))
+            _, hits = self._index.search(query.reshape(1, -1), depth)
+            best_rest = np.argpartition(-rest, depth - 1)[:depth] if depth < n else np.arange(n)
+            positions = np.unique(np.concatenate([hits[0][hits[0] >= 0], best_rest]))
+            cosine = self._vectors(positions.astype(np.int64)) @ query
+        combined = w.relevance * _relevance(cosine) + rest[positions]
+        if len(combined) > k:  # keep every tie at the k-th score, then order exactly
+            kth = np.partition(combined, len(combined) - k)[len(combined) - k]
+            chosen = np.nonzero(combined >= kth)[0]
+        else:
+            chosen = np.arange(len(combined))
+        order = chosen[np.lexsort((positions[chosen], -combined[chosen]))][:k]
         return [
             Memory(
-                self.ids[p], float(self.times[p]), self.kinds[p], float(self.importance[p]),
-                self.texts[p], float(combined[i]),
+                self.ids[p],
+                float(self.times[p]),
+                self.kinds[p],
+                float(self.importance[p]),
+                self.texts[p],
+                float(combined[i]),
             )
-            for i, p in ((i, int(positions_arr[i])) for i in order)
+            for i, p in ((int(i), int(positions[i])) for i in order)
         ]
+
+    def _recency(self, t: float) -> np.ndarray:
+        if self.half_life <= 0:
+            return np.ones(len(self.times), dtype=np.float32)
+        exponent = (np.minimum(self.times, t) - t) * (1.0 / self.half_life)
+        return np.exp2(exponent.astype(np.float32))
 
     def _score(self, positions: np.ndarray, cosine: np.ndarray, t: float) -> np.ndarray:
         w = self.weights
-        relevance = (np.clip(cosine, -1.0, 1.0) + 1.0) / 2.0
-        age = np.maximum(0.0, t - self.times[positions])
-        recency = np.power(0.5, age / self.half_life) if self.half_life > 0 else np.ones_like(age)
-        importance = self.importance[positions].astype(np.float64) / 10.0
-        return w.relevance * relevance + w.recency * recency + w.importance * importance
+        rest = (
+            w.recency * self._recency(t)[positions]
+            + w.importance * self.importance[positions] / 10.0
+        )
+        return w.relevance * _relevance(cosine) + rest
+
+    def _flat_vectors(self) -> np.ndarray:
+        """A zero-copy view of the flat index's vectors."""
+        import faiss
+
+        n = self._index.ntotal
+        return faiss.rev_swig_ptr(self._index.get_xb(), n * self.dim).reshape(n, self.dim)
 
     # -- index ------------------------------------------------------------------------
     def _wanted_kind(self, n: int) -> str:
@@ -186,6 +215,11 @@ class AssociativeMemory:
         self._index = _build_index(faiss, self.dim, self._kind_built, vectors)
 
 
+def _relevance(cosine: np.ndarray) -> np.ndarray:
+    """Cosine similarity scaled to [0, 1]."""
+    return (np.clip(cosine, -1.0, 1.0) + 1.0) / 2.0
+
+
 def _build_index(faiss: Any, dim: int, kind: str, vectors: np.ndarray) -> Any:
     if kind == "hnsw":
         index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
@@ -204,8 +238,7 @@ def _build_index(faiss: Any, dim: int, kind: str, vectors: np.ndarray) -> Any:
 
 
 class MemoryBank:
-    """The memories of every agent, with one embedder call per window for additions and
-    one per window for queries."""
+    """The memories of every agent: one embedder call per window for additions, one for queries."""
 
     def __init__(
         self,
@@ -217,7 +250,12 @@ class MemoryBank:
         index: str = "auto",
     ) -> None:
         self.embedder = embedder
-        self.options = {"half_life": half_life, "weights": weights, "capacity": capacity, "index": index}
+        self.options = {
+            "half_life": half_life,
+            "weights": weights,
+            "capacity": capacity,
+            "index": index,
+        }
         self.streams: dict[str, AssociativeMemory] = {}
         self._pending: list[tuple[str, float, str, float, str]] = []
         self._queries: list[tuple[str, str, float, int, asyncio.Future[list[Memory]]]] = []
@@ -229,7 +267,9 @@ class MemoryBank:
             self.streams[agent] = AssociativeMemory(self.embedder.dim, **self.options)  # type: ignore[arg-type]
         return self.streams[agent]
 
-    def add(self, agent: str, text: str, t: float, kind: str, importance: float | None = None) -> None:
+    def add(
+        self, agent: str, text: str, t: float, kind: str, importance: float | None = None
+    ) -> None:
         """Queue a memory; it becomes retrievable when the window is flushed."""
         rating = IMPORTANCE_BY_KIND.get(kind, 3.0) if importance is None else float(importance)
         self._pending.append((agent, t, kind, min(10.0, max(0.0, rating)), text))
@@ -246,9 +286,14 @@ class MemoryBank:
         rows: list[MemoryRow] = []
         for agent in sorted(by_agent):
             indexes = by_agent[agent]
-            entries = [(pending[i][1], pending[i][2], pending[i][3], pending[i][4]) for i in indexes]
+            entries = [
+                (pending[i][1], pending[i][2], pending[i][3], pending[i][4]) for i in indexes
+            ]
             ids = self.stream(agent).extend(vectors[indexes], entries)
-            rows += [MemoryRow(agent, mid, e[0], e[1], e[2], e[3]) for mid, e in zip(ids, entries, strict=True)]
+            rows += [
+                MemoryRow(agent, mid, e[0], e[1], e[2], e[3])
+                for mid, e in zip(ids, entries, strict=True)
+            ]
         return rows
 
     def retrieve(self, agent: str, query: str, t: float, k: int) -> list[Memory]:
@@ -259,8 +304,10 @@ class MemoryBank:
         return stream.retrieve_vector(self.embedder.embed([query])[0], t, k)
 
     async def recall(self, agent: str, query: str, t: float, k: int) -> list[Memory]:
-        """Like :meth:`retrieve`, but queries made in the same event-loop turn (one
-        window's concurrent decisions) share one embedder call."""
+        """Like :meth:`retrieve`, batched: queries of one event-loop turn share one embedding call.
+
+        A window's decisions start together, so their queries are embedded at once.
+        """
         stream = self.streams.get(agent)
         if stream is None or not len(stream) or k <= 0:
             return []

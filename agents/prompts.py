@@ -49,7 +49,9 @@ VARIABLES: Mapping[str, frozenset[str]] = {
 class Prompts:
     """The templates of a run: defaults, then the scenario's overrides."""
 
-    def __init__(self, overrides: Mapping[str, str] | None = None, defaults: Mapping[str, str] = DEFAULTS) -> None:
+    def __init__(
+        self, overrides: Mapping[str, str] | None = None, defaults: Mapping[str, str] = DEFAULTS
+    ) -> None:
         self.templates = dict(defaults)
         for name, text in (overrides or {}).items():
             if name not in self.templates:

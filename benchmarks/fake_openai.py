@@ -43,7 +43,12 @@ class FakeOpenAIServer:
     """See the module docstring. Use as a context manager or call start()/stop()."""
 
     def __init__(
-        self, *, latency: float = 0.0, cap: int = 100_000, port: int = 0, retry_after: float = 1.0,
+        self,
+        *,
+        latency: float = 0.0,
+        cap: int = 100_000,
+        port: int = 0,
+        retry_after: float = 1.0,
         model: str = "fake-model",
     ) -> None:
         self.latency = latency
@@ -99,7 +104,9 @@ class FakeOpenAIServer:
         asyncio.set_event_loop(loop)
         self._semaphore = asyncio.Semaphore(self.cap)
         self._server = loop.run_until_complete(
-            asyncio.start_server(self._connection, "127.0.0.1", self.port, backlog=4096, reuse_address=True)
+            asyncio.start_server(
+                self._connection, "127.0.0.1", self.port, backlog=4096, reuse_address=True
+            )
         )
         self.port = self._server.sockets[0].getsockname()[1]
         self._ready.set()
@@ -122,20 +129,32 @@ class FakeOpenAIServer:
                 head = await reader.readuntil(b"\r\n\r\n")
                 lines = head.decode("latin-1").split("\r\n")
                 method, path, _ = lines[0].split(" ", 2)
-                headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+                headers = {
+                    k.lower(): v.strip()
+                    for k, _, v in (line.partition(":") for line in lines[1:] if line)
+                }
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
                 if not await self._respond(method, path, body, writer):
                     break
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError, ValueError):
+        except (
+            asyncio.IncompleteReadError,
+            ConnectionError,
+            asyncio.LimitOverrunError,
+            ValueError,
+        ):
             pass
         finally:
             self._writers.discard(writer)
             with contextlib.suppress(Exception):
                 writer.close()
 
-    async def _respond(self, method: str, path: str, body: bytes, writer: asyncio.StreamWriter) -> bool:
+    async def _respond(
+        self, method: str, path: str, body: bytes, writer: asyncio.StreamWriter
+    ) -> bool:
         if method == "GET" and path.endswith("/models"):
-            await self._send(writer, 200, {"object": "list", "data": [{"id": self.model, "object": "model"}]})
+            await self._send(
+                writer, 200, {"object": "list", "data": [{"id": self.model, "object": "model"}]}
+            )
             return True
         if not path.endswith("/chat/completions"):
             await self._send(writer, 404, {"error": {"message": f"no route {path}"}})
@@ -158,8 +177,12 @@ class FakeOpenAIServer:
                     writer.transport.abort()
                     return False
                 if fault == "429":
-                    await self._send(writer, 429, {"error": {"message": "rate limited"}},
-                                     {"Retry-After": f"{self.retry_after:g}"})
+                    await self._send(
+                        writer,
+                        429,
+                        {"error": {"message": "rate limited"}},
+                        {"Retry-After": f"{self.retry_after:g}"},
+                    )
                     return True
                 if fault == "500":
                     await self._send(writer, 500, {"error": {"message": "internal error"}})
@@ -171,7 +194,8 @@ class FakeOpenAIServer:
                     raw = json.dumps(reply).encode()
                     writer.write(
                         b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                        + f"Content-Length: {len(raw)}\r\n\r\n".encode() + raw[: len(raw) // 2]
+                        + f"Content-Length: {len(raw)}\r\n\r\n".encode()
+                        + raw[: len(raw) // 2]
                     )
                     await writer.drain()
                     writer.transport.abort()
@@ -185,31 +209,51 @@ class FakeOpenAIServer:
     def _content(self, request: dict[str, Any], *, garbage: bool) -> str:
         if garbage:
             return "I refuse to answer in JSON. ~~~ {{{"
-        digest = int(hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()[:8], 16)
+        digest = int(
+            hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()[:8], 16
+        )
         schema = _schema_of(request)
         if schema is not None:
             return json.dumps(example_of(schema, digest % 9973))
         return f"A plain reply number {digest % 1000}."
 
     def _completion(self, request: dict[str, Any], content: str) -> dict[str, Any]:
-        prompt_tokens = sum(len(str(m.get("content", ""))) for m in request.get("messages", [])) // 4
+        prompt_tokens = (
+            sum(len(str(m.get("content", ""))) for m in request.get("messages", [])) // 4
+        )
         return {
             "id": "chatcmpl-fake",
             "object": "chat.completion",
             "created": 0,
             "model": self.model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                         "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": max(1, len(content) // 4),
-                      "total_tokens": prompt_tokens + max(1, len(content) // 4)},
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": max(1, len(content) // 4),
+                "total_tokens": prompt_tokens + max(1, len(content) // 4),
+            },
         }
 
     async def _send(
-        self, writer: asyncio.StreamWriter, status: int, payload: dict[str, Any],
+        self,
+        writer: asyncio.StreamWriter,
+        status: int,
+        payload: dict[str, Any],
         extra: dict[str, str] | None = None,
     ) -> None:
         raw = json.dumps(payload).encode()
-        reason = {200: "OK", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error"}
+        reason = {
+            200: "OK",
+            404: "Not Found",
+            429: "Too Many Requests",
+            500: "Internal Server Error",
+        }
         head = f"HTTP/1.1 {status} {reason.get(status, 'Status')}\r\nContent-Type: application/json\r\n"
         head += f"Content-Length: {len(raw)}\r\nConnection: keep-alive\r\n"
         for key, value in (extra or {}).items():
@@ -224,7 +268,7 @@ def _schema_of(request: dict[str, Any]) -> dict[str, Any] | None:
         return response_format.get("json_schema", {}).get("schema")
     if response_format.get("type") == "json_object":
         return response_format.get("schema") or {"type": "object"}
-    return (request.get("extra_body") or {}).get("guided_json") or request.get("guided_json")
+    return request.get("guided_json")
 
 
 def main() -> None:

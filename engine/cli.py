@@ -33,16 +33,24 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run a scenario and write a run folder")
     run.add_argument("scenario", type=Path, help="scenario YAML file")
     run.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
-    run.add_argument("--out", type=Path, default=None, help="run folder (default: runs/<name>-<UTC>)")
     run.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        "--out", type=Path, default=None, help="run folder (default: runs/<name>-<UTC>)"
+    )
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="override a scenario field, e.g. --set model.backend=scripted (repeatable)",
     )
     run.add_argument("--quiet", action="store_true", help="no progress bar")
 
     validate = commands.add_parser("validate", help="check scenario files; print file:line errors")
     validate.add_argument("scenarios", type=Path, nargs="+")
-    validate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    validate.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE"
+    )
 
     commands.add_parser("schema", help="print the JSON Schema of scenario files (for editors)")
     return parser
@@ -91,7 +99,10 @@ def _run(args: argparse.Namespace) -> int:
 
     progress = None if args.quiet else _Progress(loaded.scenario.start + loaded.scenario.duration)
     simulation = Simulation(
-        loaded, seed=args.seed, out=args.out, overrides=args.overrides,
+        loaded,
+        seed=args.seed,
+        out=args.out,
+        overrides=args.overrides,
         observers=[progress] if progress else [],
     )
     if progress:
@@ -124,13 +135,28 @@ def _print_summary(summary: dict[str, Any], status: str) -> None:
     from rich.table import Table
 
     table = Table(title=f"run {status}", show_header=False)
-    for key in ("sim_time", "windows", "actions", "events", "model_calls", "model_calls_per_action",
-                "prompt_tokens", "completion_tokens", "retries", "malformed_replies", "fallbacks",
-                "cached_replies", "cost", "wall_seconds"):
+    for key in (
+        "sim_time",
+        "windows",
+        "actions",
+        "events",
+        "model_calls",
+        "model_calls_per_action",
+        "prompt_tokens",
+        "completion_tokens",
+        "retries",
+        "malformed_replies",
+        "fallbacks",
+        "cached_replies",
+        "cost",
+        "wall_seconds",
+    ):
         if key in summary:
             table.add_row(key, str(summary[key]))
     for key, value in summary.get("game", {}).items():
-        table.add_row(f"game.{key}", json.dumps(value) if isinstance(value, dict | list) else str(value))
+        table.add_row(
+            f"game.{key}", json.dumps(value) if isinstance(value, dict | list) else str(value)
+        )
     Console(stderr=True).print(table)
 
 
@@ -142,8 +168,11 @@ class _Progress:
 
         self.until = until
         self.bar = Progress(
-            TextColumn("[bold]{task.fields[clock]}"), BarColumn(), TextColumn("{task.fields[stats]}"),
-            TimeElapsedColumn(), transient=False,
+            TextColumn("[bold]{task.fields[clock]}"),
+            BarColumn(),
+            TextColumn("{task.fields[stats]}"),
+            TimeElapsedColumn(),
+            transient=False,
         )
         self.task = self.bar.add_task("run", total=until, clock="", stats="")
         self.started = time.perf_counter()

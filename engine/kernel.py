@@ -71,9 +71,10 @@ class Poisson:
     def __post_init__(self) -> None:
         if self.rate < 0:
             raise ValueError("a Poisson rate cannot be negative")
-        if self.profile is not None:
-            if len(self.profile) != 24 or min(self.profile) < 0 or max(self.profile) <= 0:
-                raise ValueError("an hourly profile has 24 non-negative values, not all 0")
+        if self.profile is not None and (
+            len(self.profile) != 24 or min(self.profile) < 0 or max(self.profile) <= 0
+        ):
+            raise ValueError("an hourly profile has 24 non-negative values, not all 0")
 
     def next_time(self, now: float, rng: np.random.Generator, *, first: bool = False) -> float:
         """Next event time by thinning a homogeneous process at the peak rate."""
@@ -137,7 +138,12 @@ class Kernel(Generic[T]):
     """
 
     def __init__(
-        self, *, window: float, rng: np.random.Generator, max_concurrency: int = 64, start: float = 0.0
+        self,
+        *,
+        window: float,
+        rng: np.random.Generator,
+        max_concurrency: int = 64,
+        start: float = 0.0,
     ) -> None:
         if window < 0:
             raise ValueError("the decision window cannot be negative")
@@ -171,8 +177,10 @@ class Kernel(Generic[T]):
         self.env.process(life())
 
     def add_turns(self, driver: TurnDriver) -> None:
-        """Run a game master's turn driver: a generator that yields simpy timeouts
-        (``kernel.env.timeout(d)``) and calls :meth:`activate` for whoever's turn it is.
+        """Run a game master's turn driver.
+
+        The driver is a generator that yields simpy timeouts (``kernel.env.timeout(d)``)
+        and calls :meth:`activate` for whoever's turn it is.
         """
         self.env.process(driver(self))
 
@@ -210,9 +218,11 @@ class Kernel(Generic[T]):
             ),
             key=lambda a: (a.t, a.order),
         )
-        return Window(self.windows_done, start, end, tuple(activations))
+        return Window(self.windows_done, start, min(end, until), tuple(activations))
 
-    async def run_window(self, window: Window, decide: Decide[T], resolve: Resolve[T]) -> list[Event]:
+    async def run_window(
+        self, window: Window, decide: Decide[T], resolve: Resolve[T]
+    ) -> list[Event]:
         """Decide concurrently, resolve in order, stamp sequence numbers, notify observers."""
         semaphore = asyncio.Semaphore(self.max_concurrency)
 

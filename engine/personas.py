@@ -59,7 +59,13 @@ def load_population(
         base = personas[i % len(personas)]
         copy_no = i // len(personas) + 1
         cycled.append(
-            Persona(f"{base.name}~{copy_no}", base.description, base.traits, base.interests, base.activity)
+            Persona(
+                f"{base.name}~{copy_no}",
+                base.description,
+                base.traits,
+                base.interests,
+                base.activity,
+            )
         )
     return cycled
 
@@ -78,13 +84,15 @@ def read_persona_file(path: Path, schema: Any) -> list[Persona]:
     """Read a JSONL or CSV persona file; errors name the file and line."""
     size = path.stat().st_size
     if size > MAX_PERSONA_FILE_BYTES:
-        raise ScenarioError(f"{path}:1: (file): {size} bytes, over the {MAX_PERSONA_FILE_BYTES} limit")
+        raise ScenarioError(
+            f"{path}:1: (file): {size} bytes, over the {MAX_PERSONA_FILE_BYTES} limit"
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
         raise ScenarioError(f"{path}:1: (file): not UTF-8 text: {err}") from None
     rows = _csv_rows(text, path) if path.suffix.lower() == ".csv" else _jsonl_rows(text, path)
-    personas = []
+    personas: list[Persona] = []
     for line, row in rows:
         if len(personas) >= MAX_PERSONAS:
             raise ScenarioError(f"{path}:{line}: (file): more than {MAX_PERSONAS} personas")
@@ -106,7 +114,9 @@ def _jsonl_rows(text: str, path: Path) -> list[tuple[int, Any]]:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as err:
-            raise ScenarioError(f"{path}:{number}: (json): {err.msg} at column {err.colno}") from None
+            raise ScenarioError(
+                f"{path}:{number}: (json): {err.msg} at column {err.colno}"
+            ) from None
         if not isinstance(row, dict):
             raise ScenarioError(f"{path}:{number}: (row): each line is a JSON object")
         rows.append((number, row))

@@ -37,7 +37,12 @@ Duration = Annotated[
     float,
     BeforeValidator(parse_duration),
     WithJsonSchema(
-        {"anyOf": [{"type": "number", "minimum": 0}, {"type": "string", "pattern": r"^\d+(\.\d+)?[smhdw]?$"}]}
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": r"^\d+(\.\d+)?[smhdw]?$"},
+            ]
+        }
     ),
 ]
 
@@ -133,7 +138,9 @@ class EmbedderConfig(Strict):
     """Text embeddings for associative memory and similarity feeds."""
 
     kind: Literal["minilm", "sentence-transformers", "openai", "hashing"] = "minilm"
-    name: str | None = Field(None, description="Model name or path (sentence-transformers, openai).")
+    name: str | None = Field(
+        None, description="Model name or path (sentence-transformers, openai)."
+    )
     dim: int = Field(384, ge=8, le=8192, description="Dimension of the hashing embedder.")
     base_url: str | None = None
     api_key_env: str | None = None
@@ -283,7 +290,9 @@ def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> LoadedScen
     try:
         size = path.stat().st_size
         if size > MAX_SCENARIO_BYTES:
-            raise ScenarioError(f"{path}:1: (file): {size} bytes, over the {MAX_SCENARIO_BYTES} limit")
+            raise ScenarioError(
+                f"{path}:1: (file): {size} bytes, over the {MAX_SCENARIO_BYTES} limit"
+            )
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise ScenarioError(f"{path}:1: (file): cannot read: {err}") from err
@@ -294,7 +303,9 @@ def parse_scenario(text: str, path: Path, overrides: Sequence[str] = ()) -> Load
     """Validate scenario ``text`` as if read from ``path``."""
     lines, data = _parse_yaml(text, path)
     if not isinstance(data, dict):
-        raise ScenarioError(f"{path}:1: (top level): a scenario is a mapping of keys, got {type(data).__name__}")
+        raise ScenarioError(
+            f"{path}:1: (top level): a scenario is a mapping of keys, got {type(data).__name__}"
+        )
     for override in overrides:
         _apply_override(data, override, path)
     context = {"base": str(path.parent)}

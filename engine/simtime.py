@@ -26,9 +26,7 @@ def parse_duration(value: str | float | int) -> float:
         return float(value)
     match = _DURATION.match(value)
     if not match:
-        raise ValueError(
-            f"not a duration: {value!r} (use a number with a unit: 90s, 30m, 2h, 7d)"
-        )
+        raise ValueError(f"not a duration: {value!r} (use a number with a unit: 90s, 30m, 2h, 7d)")
     return float(match.group(1)) * UNITS[match.group(2) or "s"]
 
 

@@ -53,8 +53,18 @@ class RunResult:
 def package_versions() -> dict[str, str]:
     """Versions of socium and the packages that shape its results."""
     versions = {"python": sys.version.split()[0]}
-    for name in ("socium", "numpy", "simpy", "networkx", "pydantic", "openai", "llama-cpp-python",
-                 "sentence-transformers", "faiss-cpu", "torch"):
+    for name in (
+        "socium",
+        "numpy",
+        "simpy",
+        "networkx",
+        "pydantic",
+        "openai",
+        "llama-cpp-python",
+        "sentence-transformers",
+        "faiss-cpu",
+        "torch",
+    ):
         try:
             versions[name] = version(name)
         except PackageNotFoundError:
@@ -143,8 +153,12 @@ class Simulation:
         )
         self.agents = {
             p.name: Agent(
-                p, model=self.model, memory=self.memory, prompts=prompts,
-                rng=self.seeds.generator("agent", i), settings=settings,
+                p,
+                model=self.model,
+                memory=self.memory,
+                prompts=prompts,
+                rng=self.seeds.generator("agent", i),
+                settings=settings,
             )
             for i, p in enumerate(self.personas)
         }
@@ -187,7 +201,9 @@ class Simulation:
             return
         rates = np.full(len(self.personas), activity.rate)
         if activity.rate_sigma > 0:
-            draws = self.seeds.generator("population").lognormal(0.0, activity.rate_sigma, len(rates))
+            draws = self.seeds.generator("population").lognormal(
+                0.0, activity.rate_sigma, len(rates)
+            )
             rates = activity.rate * draws / np.exp(activity.rate_sigma**2 / 2)  # mean stays `rate`
         profile = tuple(activity.profile) if activity.profile else None
         for i, persona in enumerate(self.personas):
@@ -197,7 +213,9 @@ class Simulation:
                 schedule = Every(float(period), float(persona.activity.get("offset", 0.0)))
             else:
                 schedule = Poisson(float(persona.activity.get("rate", rates[i])), profile)
-            self.kernel.add_agent(persona.name, schedule, self.seeds.generator("agent", 10_000_000 + i))
+            self.kernel.add_agent(
+                persona.name, schedule, self.seeds.generator("agent", 10_000_000 + i)
+            )
 
     # -- the two callables the kernel drives ------------------------------------------------
     async def decide(self, window: Window, activation: Activation) -> Step:
@@ -253,12 +271,27 @@ class Simulation:
     def _commit_final(self, until: float) -> None:
         events = []
         for event in self.gm.finish(until):
-            events.append(Event(event.t, event.kind, event.actor, event.target, event.payload,
-                                event.perceivers, self.kernel.seq))
+            events.append(
+                Event(
+                    event.t,
+                    event.kind,
+                    event.actor,
+                    event.target,
+                    event.payload,
+                    event.perceivers,
+                    self.kernel.seq,
+                )
+            )
             self.kernel.seq += 1
         self.store.commit_window(
-            index=self.kernel.windows_done, t_start=until, t_end=until, activations=0, events=events,
-            calls=self.ledger.drain(), snapshot=self.gm.snapshot(), sim_time=until,
+            index=self.kernel.windows_done,
+            t_start=until,
+            t_end=until,
+            activations=0,
+            events=events,
+            calls=self.ledger.drain(),
+            snapshot=self.gm.snapshot(),
+            sim_time=until,
         )
 
     def summary(self, wall: float) -> dict[str, Any]:

@@ -163,13 +163,25 @@ class RunStore:
                 "INSERT INTO run (id, scenario_name, scenario_path, scenario_yaml, overrides, seed,"
                 " game, window, versions, status, started_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
-                    self.run_id, scenario_name, scenario_path, scenario_yaml, _json(list(overrides)),
-                    seed, game, window, _json(versions), "running", _now(),
+                    self.run_id,
+                    scenario_name,
+                    scenario_path,
+                    scenario_yaml,
+                    _json(list(overrides)),
+                    seed,
+                    game,
+                    window,
+                    _json(versions),
+                    "running",
+                    _now(),
                 ),
             )
             self.db.executemany(
                 "INSERT INTO agents VALUES (?,?,?,?)",
-                [(self.run_id, name, i, _json(persona)) for i, (name, persona) in enumerate(agents)],
+                [
+                    (self.run_id, name, i, _json(persona))
+                    for i, (name, persona) in enumerate(agents)
+                ],
             )
 
     def commit_window(
@@ -191,17 +203,43 @@ class RunStore:
             self.db.executemany(
                 "INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?)",
                 [
-                    (run, e.seq, e.t, e.actor, e.kind, e.target, _json(dict(e.payload)),
-                     _json(list(e.perceivers)), index)
+                    (
+                        run,
+                        e.seq,
+                        e.t,
+                        e.actor,
+                        e.kind,
+                        e.target,
+                        _json(dict(e.payload)),
+                        _json(list(e.perceivers)),
+                        index,
+                    )
                     for e in events
                 ],
             )
             self.db.executemany(
                 "INSERT INTO model_calls VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [
-                    (run, c.id, index, c.t, c.agent, c.purpose, c.backend, c.model, c.prompt_tokens,
-                     c.completion_tokens, c.latency_ms, c.retries, c.outcome, int(c.cached),
-                     c.request_hash, c.prompt, c.reply, c.error)
+                    (
+                        run,
+                        c.id,
+                        index,
+                        c.t,
+                        c.agent,
+                        c.purpose,
+                        c.backend,
+                        c.model,
+                        c.prompt_tokens,
+                        c.completion_tokens,
+                        c.latency_ms,
+                        c.retries,
+                        c.outcome,
+                        int(c.cached),
+                        c.request_hash,
+                        c.prompt,
+                        c.reply,
+                        c.error,
+                    )
                     for c in calls
                 ],
             )
@@ -223,7 +261,9 @@ class RunStore:
                 (index + 1, t_end if sim_time is None else sim_time, run),
             )
 
-    def finish(self, status: str, summary: Mapping[str, Any], sim_time: float | None = None) -> None:
+    def finish(
+        self, status: str, summary: Mapping[str, Any], sim_time: float | None = None
+    ) -> None:
         """Mark the run finished, interrupted or failed, with its summary."""
         with self._transaction():
             self.db.execute(
@@ -232,7 +272,9 @@ class RunStore:
                 (status, _now(), _json(summary), sim_time, self.run_id),
             )
 
-    def write_stats(self, rows: Iterable[tuple[str, float | None, Any]], *, replace: bool = True) -> None:
+    def write_stats(
+        self, rows: Iterable[tuple[str, float | None, Any]], *, replace: bool = True
+    ) -> None:
         """Store statistics rows (name, simulated time or None, JSON value)."""
         with self._transaction():
             if replace:
@@ -267,7 +309,15 @@ class RunStore:
 
     def count(self, table: str) -> int:
         """Rows in one of the store's tables."""
-        if table not in {"events", "model_calls", "memories", "windows", "snapshots", "agents", "stats"}:
+        if table not in {
+            "events",
+            "model_calls",
+            "memories",
+            "windows",
+            "snapshots",
+            "agents",
+            "stats",
+        }:
             raise ValueError(f"no table {table!r}")
         return int(self.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
 

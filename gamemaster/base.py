@@ -86,7 +86,9 @@ class GameMaster:
         )
         return replace(action, name=answer.value, args={}, parse="repaired")
 
-    def resolve(self, agent: str, action: Action, t: float, context: Mapping[str, Any]) -> list[Event]:
+    def resolve(
+        self, agent: str, action: Action, t: float, context: Mapping[str, Any]
+    ) -> list[Event]:
         """Apply ``action`` to the world; return the events (invalid ones included)."""
         raise NotImplementedError
 

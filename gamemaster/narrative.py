@@ -18,10 +18,20 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from engine.scenario import GameSpec
-from engine.types import Action, ActionOption, ActionSpace, ArgSpec, Event, Observation, Persona, quote
+from engine.types import (
+    Action,
+    ActionOption,
+    ActionSpace,
+    ArgSpec,
+    Event,
+    Observation,
+    Persona,
+    quote,
+)
 from gamemaster.base import GameMaster, check_args, invalid
 
-ACTIONS = ("speak", "move", "contribute", "attempt", "wait")
+ActionName = Literal["speak", "move", "contribute", "attempt", "wait"]
+ACTIONS: tuple[ActionName, ...] = ("speak", "move", "contribute", "attempt", "wait")
 
 
 class Project(BaseModel):
@@ -42,9 +52,11 @@ class NarrativeSection(BaseModel):
     facts: list[str] = Field(default_factory=list, max_length=500)
     locations: list[str] = Field(default_factory=lambda: ["square"], min_length=1, max_length=100)
     start_location: str | None = None
-    coins: float = Field(20.0, ge=0, description="Starting coins per agent (traits.coins overrides).")
+    coins: float = Field(
+        20.0, ge=0, description="Starting coins per agent (traits.coins overrides)."
+    )
     project: Project | None = None
-    actions: list[Literal["speak", "move", "contribute", "attempt", "wait"]] = Field(
+    actions: list[ActionName] = Field(
         default_factory=lambda: list(ACTIONS), min_length=1
     )
     recent_events: int = Field(6, ge=0, le=100, description="Recent local events shown.")
@@ -93,7 +105,11 @@ class NarrativeGameMaster(GameMaster):
         ]
         project = section.project
         if project is not None:
-            state = "complete" if self.completed else f"{self.funded:g} of {project.cost:g} coins raised"
+            state = (
+                "complete"
+                if self.completed
+                else f"{self.funded:g} of {project.cost:g} coins raised"
+            )
             lines.append(f"{project.name.capitalize()}: {state}.")
         facts = self.facts[-section.facts_shown :] if section.facts_shown else []
         if facts:
@@ -110,17 +126,37 @@ class NarrativeGameMaster(GameMaster):
         options = []
         for name in section.actions:
             if name == "speak":
-                options.append(ActionOption("speak", "Say something to everyone here.", {
-                    "message": ArgSpec("text", "your words", max_length=160)}))
+                options.append(
+                    ActionOption(
+                        "speak",
+                        "Say something to everyone here.",
+                        {"message": ArgSpec("text", "your words", max_length=160)},
+                    )
+                )
             elif name == "move":
-                options.append(ActionOption("move", "Go to another place.", {
-                    "place": ArgSpec("choice", choices=tuple(section.locations))}))
+                options.append(
+                    ActionOption(
+                        "move",
+                        "Go to another place.",
+                        {"place": ArgSpec("choice", choices=tuple(section.locations))},
+                    )
+                )
             elif name == "contribute" and section.project is not None and not self.completed:
-                options.append(ActionOption("contribute", f"Give coins to {section.project.name}.", {
-                    "amount": ArgSpec("number", low=0, high=self.coins[agent])}))
+                options.append(
+                    ActionOption(
+                        "contribute",
+                        f"Give coins to {section.project.name}.",
+                        {"amount": ArgSpec("number", low=0, high=self.coins[agent])},
+                    )
+                )
             elif name == "attempt":
-                options.append(ActionOption("attempt", "Try to do something else.", {
-                    "attempt": ArgSpec("text", "what you try", max_length=160)}))
+                options.append(
+                    ActionOption(
+                        "attempt",
+                        "Try to do something else.",
+                        {"attempt": ArgSpec("text", "what you try", max_length=160)},
+                    )
+                )
             elif name == "wait":
                 options.append(ActionOption("wait", "Do nothing for now."))
         return ActionSpace(tuple(options))
@@ -158,7 +194,9 @@ class NarrativeGameMaster(GameMaster):
         return replace(action, args={**action.args, "judgement": judged.value})
 
     # -- resolution -------------------------------------------------------------------
-    def resolve(self, agent: str, action: Action, t: float, context: Mapping[str, Any]) -> list[Event]:
+    def resolve(
+        self, agent: str, action: Action, t: float, context: Mapping[str, Any]
+    ) -> list[Event]:
         """Apply one action; typed invariants are checked against the current state."""
         section: NarrativeSection = self.section
         space = self.action_space(agent, t, context)
@@ -181,8 +219,16 @@ class NarrativeGameMaster(GameMaster):
             arrivals = tuple(sorted(a for a, p in self.location.items() if p == destination))
             self._log(place, f"{agent} left for the {destination}")
             self._log(destination, f"{agent} arrived")
-            return [Event(t, "move", agent, None, {"from": place, "to": destination},
-                          tuple(sorted(set(present) | set(arrivals))))]
+            return [
+                Event(
+                    t,
+                    "move",
+                    agent,
+                    None,
+                    {"from": place, "to": destination},
+                    tuple(sorted(set(present) | set(arrivals))),
+                )
+            ]
         if action.name == "contribute":
             amount = float(action.args["amount"])
             if amount > self.coins[agent]:  # re-checked here: state may have moved on
@@ -191,15 +237,29 @@ class NarrativeGameMaster(GameMaster):
             self.coins[agent] -= amount
             self.funded += amount
             self._log(place, f"{agent} gave {amount:g} coins to {section.project.name}")
-            events = [Event(t, "contribute", agent, None,
-                            {"amount": amount, "funded": self.funded, "cost": section.project.cost},
-                            present)]
+            events = [
+                Event(
+                    t,
+                    "contribute",
+                    agent,
+                    None,
+                    {"amount": amount, "funded": self.funded, "cost": section.project.cost},
+                    present,
+                )
+            ]
             if self.funded >= section.project.cost and not self.completed:
                 self.completed = True
                 self.facts.append(section.project.done_fact)
-                events.append(Event(t, "project_complete", agent, None,
-                                    {"project": section.project.name, "funded": self.funded},
-                                    tuple(sorted(self.agents))))
+                events.append(
+                    Event(
+                        t,
+                        "project_complete",
+                        agent,
+                        None,
+                        {"project": section.project.name, "funded": self.funded},
+                        tuple(sorted(self.agents)),
+                    )
+                )
             return events
         if action.name == "attempt":
             judgement = dict(action.args.get("judgement") or {})
@@ -208,8 +268,16 @@ class NarrativeGameMaster(GameMaster):
             new_fact = str(judgement.get("new_fact", "")).strip()[:200]
             attempt = str(action.args["attempt"])
             self._log(place, f"{agent} tried {quote(attempt)}: {outcome}")
-            events = [Event(t, "attempt", agent, None,
-                            {"attempt": attempt, "success": success, "outcome": outcome}, present)]
+            events = [
+                Event(
+                    t,
+                    "attempt",
+                    agent,
+                    None,
+                    {"attempt": attempt, "success": success, "outcome": outcome},
+                    present,
+                )
+            ]
             if success and new_fact:
                 self.facts.append(new_fact)
                 events.append(Event(t, "new_fact", agent, None, {"fact": new_fact}, present))
@@ -241,8 +309,12 @@ class NarrativeGameMaster(GameMaster):
     def snapshot(self) -> dict[str, Any]:
         """Locations, coins, facts, the project and recent logs."""
         return {
-            "location": dict(self.location), "coins": dict(self.coins), "facts": list(self.facts),
-            "funded": self.funded, "completed": self.completed, "recent": self.recent,
+            "location": dict(self.location),
+            "coins": dict(self.coins),
+            "facts": list(self.facts),
+            "funded": self.funded,
+            "completed": self.completed,
+            "recent": self.recent,
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:

@@ -12,7 +12,9 @@ HEAVY = ("torch", "faiss", "llama_cpp", "sentence_transformers")
 
 def _modules_after(code: str) -> set[str]:
     probe = code + "\nimport sys, json; print(json.dumps(sorted(sys.modules)))"
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120
+    )
     return set(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
@@ -25,7 +27,9 @@ def test_help_imports_no_heavy_library() -> None:
 
 
 def test_validate_imports_no_heavy_library(scripted_town: Path) -> None:
-    loaded = _modules_after(f"from engine.cli import main\nmain(['validate', {str(scripted_town)!r}])")
+    loaded = _modules_after(
+        f"from engine.cli import main\nmain(['validate', {str(scripted_town)!r}])"
+    )
     assert "engine.scenario" in loaded
     assert not [m for m in loaded if m.split(".")[0] in HEAVY]
 
@@ -36,7 +40,9 @@ def test_bundled_scenarios_validate() -> None:
     assert files
     done = subprocess.run(
         [sys.executable, "-m", "engine.cli", "validate", *map(str, files)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
 

@@ -14,9 +14,9 @@ import pytest
 
 pytest.importorskip("llama_cpp.server", reason="needs the 'local' extra")
 
-from engine.models import LanguageModel, Ledger  # noqa: E402
-from engine.models.local import default_model_path  # noqa: E402
-from engine.models.openai_backend import OpenAIBackend  # noqa: E402
+from engine.models import LanguageModel, Ledger
+from engine.models.local import default_model_path
+from engine.models.openai_backend import OpenAIBackend
 
 pytestmark = pytest.mark.slow
 
@@ -33,10 +33,25 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log_path = tmp_path_factory.mktemp("llama") / "server.log"
     log = log_path.open("w")  # a file, not a pipe: the server logs every request
     process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(default_model_path()),
-         "--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(port),
-         "--n_ctx", "2048", "--n_threads", "2"],
-        stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(default_model_path()),
+            "--model_alias",
+            "smollm2",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "2048",
+            "--n_threads",
+            "2",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 120
@@ -62,13 +77,17 @@ def test_structured_answers_from_a_real_server(llama_server: str) -> None:
     async def go() -> tuple[object, ...]:
         model = LanguageModel(backend, ledger=Ledger(), parse_retries=2)
         choice = await model.choose(
-            "You are hungry. Which do you do? Options: eat, sleep, run.", ["eat", "sleep", "run"], seed=1
+            "You are hungry. Which do you do? Options: eat, sleep, run.",
+            ["eat", "sleep", "run"],
+            seed=1,
         )
         number = await model.number("How many legs does a cat have?", 0, 10, seed=2)
         schema = {
             "type": "object",
-            "properties": {"name": {"type": "string", "maxLength": 20}, "age": {"type": "integer",
-                           "minimum": 0, "maximum": 120}},
+            "properties": {
+                "name": {"type": "string", "maxLength": 20},
+                "age": {"type": "integer", "minimum": 0, "maximum": 120},
+            },
             "required": ["name", "age"],
             "additionalProperties": False,
         }

@@ -23,7 +23,10 @@ from engine.types import ModelError
 def test_parse_exact_and_repaired() -> None:
     schema = choice_schema(["speak", "wait"])
     assert parse('{"answer": "wait"}', schema) == ({"answer": "wait"}, "ok")
-    assert parse('Sure! {"answer": "speak"} is my pick', schema) == ({"answer": "speak"}, "repaired")
+    assert parse('Sure! {"answer": "speak"} is my pick', schema) == (
+        {"answer": "speak"},
+        "repaired",
+    )
     assert parse("I will wait.", schema) == ({"answer": "wait"}, "repaired")
     with pytest.raises(ParseError):
         parse("either speak or wait", schema)  # ambiguous: both mentioned
@@ -64,7 +67,13 @@ def test_malformed_replies_are_reasked_then_fall_back() -> None:
     first, second, rows = asyncio.run(go())
     assert (first.value, first.outcome, first.calls) == ("b", "ok", 2)  # type: ignore[attr-defined]
     assert (second.value, second.outcome, second.calls) == ("a", "fallback", 3)  # type: ignore[attr-defined]
-    assert sorted(r.outcome for r in rows) == ["fallback", "malformed", "malformed", "malformed", "ok"]
+    assert sorted(r.outcome for r in rows) == [
+        "fallback",
+        "malformed",
+        "malformed",
+        "malformed",
+        "ok",
+    ]
 
 
 @pytest.fixture
@@ -103,7 +112,9 @@ def _generate(backend: OpenAIBackend) -> object:
     return asyncio.run(go())
 
 
-def test_429_is_retried_after_the_stated_delay(server: FakeOpenAIServer, sleeps: list[float]) -> None:
+def test_429_is_retried_after_the_stated_delay(
+    server: FakeOpenAIServer, sleeps: list[float]
+) -> None:
     server.faults.extend(["429", "429"])
     generation = _generate(_backend(server))
     assert generation.retries == 2  # type: ignore[attr-defined]
@@ -111,7 +122,9 @@ def test_429_is_retried_after_the_stated_delay(server: FakeOpenAIServer, sleeps:
     assert server.counters.requests == 3
 
 
-def test_500_and_connection_resets_are_retried(server: FakeOpenAIServer, sleeps: list[float]) -> None:
+def test_500_and_connection_resets_are_retried(
+    server: FakeOpenAIServer, sleeps: list[float]
+) -> None:
     server.faults.extend(["500", "reset", "truncated"])
     generation = _generate(_backend(server))
     assert generation.retries == 3  # type: ignore[attr-defined]
@@ -146,7 +159,7 @@ def test_a_server_that_stays_down_raises_a_clear_model_error(sleeps: list[float]
     server = FakeOpenAIServer().start()
     server.stop()  # nothing listens on the port now
     backend = _backend(server, max_retries=3)
-    with pytest.raises(ModelError, match="no usable reply after 4 attempts.*server looks down"):
+    with pytest.raises(ModelError, match=r"no usable reply after 4 attempts.*server looks down"):
         _generate(backend)
     assert len(sleeps) == 3
 
@@ -167,7 +180,9 @@ def test_peak_concurrency_reaches_max_concurrency() -> None:
 
 def test_least_outstanding_routing_spreads_requests() -> None:
     with FakeOpenAIServer(latency=0.05) as one, FakeOpenAIServer(latency=0.05) as two:
-        backend = OpenAIBackend(base_url=[one.base_url, two.base_url], model="m", max_concurrency=16)
+        backend = OpenAIBackend(
+            base_url=[one.base_url, two.base_url], model="m", max_concurrency=16
+        )
 
         async def go() -> None:
             model = _model(backend)
@@ -196,7 +211,9 @@ game: {{type: narrative, locations: [square, well], project: {{cost: 10}}}}
 
 def _events(folder: Path) -> list[tuple[object, ...]]:
     db = sqlite3.connect(folder / "run.sqlite")
-    rows = db.execute("SELECT seq, t, actor, kind, target, payload, perceivers FROM events").fetchall()
+    rows = db.execute(
+        "SELECT seq, t, actor, kind, target, payload, perceivers FROM events"
+    ).fetchall()
     db.close()
     return rows
 
@@ -209,7 +226,9 @@ def test_record_then_replay_offline_gives_identical_events(tmp_path: Path, write
         requests = server.counters.requests
     assert recorded.status == "finished" and requests > 5
     replay_path = write_scenario(OPENAI_TOWN.format(url=url, mode="replay"), "replay.yaml")
-    replayed = Simulation(load_scenario(replay_path), out=tmp_path / "replayed").run()  # server is gone
+    replayed = Simulation(
+        load_scenario(replay_path), out=tmp_path / "replayed"
+    ).run()  # server is gone
     assert replayed.summary["cached_replies"] == replayed.summary["model_calls"] > 5
     assert _events(tmp_path / "recorded") == _events(tmp_path / "replayed")
 
@@ -223,7 +242,9 @@ def test_a_replay_miss_names_the_request(tmp_path: Path, write_scenario) -> None
     assert status == "failed" and "has no reply for request" in summary
 
 
-def test_a_dead_server_stops_the_run_cleanly(tmp_path: Path, write_scenario, sleeps: list[float]) -> None:  # type: ignore[no-untyped-def]
+def test_a_dead_server_stops_the_run_cleanly(
+    tmp_path: Path, write_scenario, sleeps: list[float]
+) -> None:  # type: ignore[no-untyped-def]
     path = write_scenario(OPENAI_TOWN.format(url="http://127.0.0.1:9/v1", mode="off"))
     with pytest.raises(ModelError, match="server looks down"):
         Simulation(load_scenario(path), out=tmp_path / "run").run()

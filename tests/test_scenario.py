@@ -51,7 +51,9 @@ def test_unknown_key_in_the_game_section(write_scenario: Callable[..., Path]) ->
 def test_wrong_type_names_file_line_and_field(write_scenario: Callable[..., Path]) -> None:
     path = write_scenario(SCRIPTED_TOWN.replace("k: 3,", "k: many,"))
     message = _error(path)
-    line = next(i for i, s in enumerate(SCRIPTED_TOWN.lstrip().splitlines(), 1) if s.startswith("memory:"))
+    line = next(
+        i for i, s in enumerate(SCRIPTED_TOWN.lstrip().splitlines(), 1) if s.startswith("memory:")
+    )
     assert message.startswith(f"{path}:{line}: memory.k: ")
     assert "integer" in message
 
@@ -67,15 +69,22 @@ def test_missing_field_points_at_the_parent(write_scenario: Callable[..., Path])
 
 
 def test_data_paths_may_not_leave_the_scenario_folder(write_scenario: Callable[..., Path]) -> None:
-    text = SCRIPTED_TOWN.replace("population:\n", "population:\n  personas_file: ../../etc/passwd\n")
+    text = SCRIPTED_TOWN.replace(
+        "population:\n", "population:\n  personas_file: ../../etc/passwd\n"
+    )
     path = write_scenario(text)
     message = _error(path)
-    assert "population.personas_file: Value error, path '../../etc/passwd' leaves the scenario folder" in message
+    assert (
+        "population.personas_file: Value error, path '../../etc/passwd' leaves the scenario folder"
+        in message
+    )
     assert message.startswith(f"{path}:")
 
 
 def test_persona_file_errors_name_their_own_line(write_scenario: Callable[..., Path]) -> None:
-    path = write_scenario(SCRIPTED_TOWN.replace("population:\n", "population:\n  personas_file: people.jsonl\n"))
+    path = write_scenario(
+        SCRIPTED_TOWN.replace("population:\n", "population:\n  personas_file: people.jsonl\n")
+    )
     (path.parent / "people.jsonl").write_text('{"name": "Eve"}\n{"name": "Fay", "age": 3}\n')
     assert _error(path) == f"{path.parent / 'people.jsonl'}:2: age: unknown key"
 
@@ -83,7 +92,9 @@ def test_persona_file_errors_name_their_own_line(write_scenario: Callable[..., P
 def test_csv_personas_and_cycling(write_scenario: Callable[..., Path]) -> None:
     from engine.personas import load_population
 
-    text = SCRIPTED_TOWN.replace("population:\n", "population:\n  personas_file: people.csv\n  count: 9\n")
+    text = SCRIPTED_TOWN.replace(
+        "population:\n", "population:\n  personas_file: people.csv\n  count: 9\n"
+    )
     path = write_scenario(text)
     (path.parent / "people.csv").write_text(
         "name,description,interests,traits.leaning,activity.rate\nEve,A cook,food;wine,left,3\n"
@@ -129,14 +140,21 @@ def test_schema_has_every_game_branch() -> None:
         "name: x\nduration: [\n",  # bad YAML
         SCRIPTED_TOWN.replace("window: 30m", "windw: 30m"),  # unknown key
         SCRIPTED_TOWN.replace("seed: 3", "seed: three"),  # wrong type
-        SCRIPTED_TOWN.replace("population:\n", "population:\n  personas_file: ../x.jsonl\n"),  # escape
+        SCRIPTED_TOWN.replace(
+            "population:\n", "population:\n  personas_file: ../x.jsonl\n"
+        ),  # escape
     ],
 )
-def test_cli_exits_2_with_one_clear_line_and_no_traceback(write_scenario: Callable[..., Path], text: str) -> None:
+def test_cli_exits_2_with_one_clear_line_and_no_traceback(
+    write_scenario: Callable[..., Path], text: str
+) -> None:
     path = write_scenario(text)
     for command in (["validate", str(path)], ["run", str(path), "--quiet"]):
         done = subprocess.run(
-            [sys.executable, "-m", "engine.cli", *command], capture_output=True, text=True, timeout=120
+            [sys.executable, "-m", "engine.cli", *command],
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert done.returncode == 2, done.stderr
         assert "Traceback" not in done.stderr

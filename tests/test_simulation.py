@@ -56,9 +56,22 @@ def test_run_folder_holds_a_complete_store(scripted_town: Path, tmp_path: Path) 
 def test_a_killed_run_leaves_only_whole_windows(scripted_town: Path, tmp_path: Path) -> None:
     out = tmp_path / "killed"
     process = subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "run", str(scripted_town), "--quiet", "--out", str(out),
-         "--set", "duration=30d", "--set", "model.delay=0.02"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "engine.cli",
+            "run",
+            str(scripted_town),
+            "--quiet",
+            "--out",
+            str(out),
+            "--set",
+            "duration=30d",
+            "--set",
+            "model.delay=0.02",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 120
     windows = 0

@@ -64,7 +64,9 @@ def build_backend(config: Any, *, base_dir: Path, replay_dir: Path, seed: int = 
         from engine.models.local import LocalBackend
 
         backend = LocalBackend(
-            model_path=config.model_path, n_ctx=config.n_ctx, n_threads=config.n_threads,
+            model_path=config.model_path,
+            n_ctx=config.n_ctx,
+            n_threads=config.n_threads,
             model=config.model,
         )
     if config.replay != "off":

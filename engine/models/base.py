@@ -86,8 +86,11 @@ class Backend(Protocol):
     max_concurrency: int
 
     async def complete(self, request: Request) -> Generation:
-        """One reply; raises ``ModelError`` only for configuration errors or when the
-        server stays unreachable past the retry budget."""
+        """One reply.
+
+        Raises ``ModelError`` only for configuration errors or when the server stays
+        unreachable past the retry budget.
+        """
         ...
 
     async def aclose(self) -> None:

@@ -74,7 +74,8 @@ class Ledger:
         totals.malformed += outcome in ("malformed", "fallback")
         if not gen.cached:
             totals.cost += (
-                gen.prompt_tokens * self.price_prompt + gen.completion_tokens * self.price_completion
+                gen.prompt_tokens * self.price_prompt
+                + gen.completion_tokens * self.price_completion
             ) / 1e6
         prompt = "\n\n".join(f"[{m.role}]\n{m.content}" for m in request.messages)
         row = CallRow(
@@ -169,7 +170,12 @@ class LanguageModel:
                 return await self.backend.complete(request)
             except Exception as err:
                 self.ledger.record(
-                    request, None, backend=self.backend, outcome="error", context=context, error=str(err)
+                    request,
+                    None,
+                    backend=self.backend,
+                    outcome="error",
+                    context=context,
+                    error=str(err),
                 )
                 raise
 
@@ -224,8 +230,12 @@ class LanguageModel:
                 notes.append(str(err))
                 last = attempt == self.parse_retries
                 self.ledger.record(
-                    request, generation, backend=self.backend,
-                    outcome="fallback" if last else "malformed", context=context, error=str(err),
+                    request,
+                    generation,
+                    backend=self.backend,
+                    outcome="fallback" if last else "malformed",
+                    context=context,
+                    error=str(err),
                 )
                 if last:
                     return Answer(fallback, "fallback", generation.text, attempt + 1, tuple(notes))
@@ -239,7 +249,9 @@ class LanguageModel:
                     ),
                 )
                 continue
-            self.ledger.record(request, generation, backend=self.backend, outcome=outcome, context=context)
+            self.ledger.record(
+                request, generation, backend=self.backend, outcome=outcome, context=context
+            )
             return Answer(value, outcome, generation.text, attempt + 1, tuple(notes))
         raise AssertionError("unreachable")
 
@@ -254,8 +266,12 @@ class LanguageModel:
     ) -> Answer:
         """One of ``options`` (fallback: ``fallback`` or the first option)."""
         answer = await self.json(
-            prompt, choice_schema(options), fallback={"answer": fallback or options[0]}, seed=seed,
-            max_tokens=32, **context,
+            prompt,
+            choice_schema(options),
+            fallback={"answer": fallback or options[0]},
+            seed=seed,
+            max_tokens=32,
+            **context,
         )
         return replace(answer, value=answer.value["answer"])
 
@@ -273,8 +289,12 @@ class LanguageModel:
         """A number in ``[low, high]`` (fallback: ``fallback`` or ``low``)."""
         default = fallback if fallback is not None else (low if low is not None else 0)
         answer = await self.json(
-            prompt, number_schema(low, high, integer), fallback={"answer": default}, seed=seed,
-            max_tokens=32, **context,
+            prompt,
+            number_schema(low, high, integer),
+            fallback={"answer": default},
+            seed=seed,
+            max_tokens=32,
+            **context,
         )
         return replace(answer, value=answer.value["answer"])
 

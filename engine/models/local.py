@@ -63,14 +63,18 @@ class LocalBackend:
     name = "local"
 
     def __init__(
-        self, *, model_path: str | None = None, n_ctx: int = 2048, n_threads: int | None = None,
+        self,
+        *,
+        model_path: str | None = None,
+        n_ctx: int = 2048,
+        n_threads: int | None = None,
         model: str | None = None,
     ) -> None:
         path = Path(model_path) if model_path else default_model_path()
         if not path.is_file():
             raise ModelError(f"model_path {path} is not a file")
         self.path = path
-        self.model = model or path.stem
+        self.model: str | None = model or path.stem
         self.n_ctx = n_ctx
         self.n_threads = n_threads or max(1, min(4, os.cpu_count() or 1))
         self.max_concurrency = 1
@@ -96,7 +100,10 @@ class LocalBackend:
         if request.stop:
             arguments["stop"] = list(request.stop)
         if request.constraint is not None:
-            arguments["response_format"] = {"type": "json_object", "schema": dict(request.constraint)}
+            arguments["response_format"] = {
+                "type": "json_object",
+                "schema": dict(request.constraint),
+            }
         started = time.perf_counter()
         with self._lock:
             llama = self.llama

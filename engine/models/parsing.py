@@ -102,8 +102,10 @@ def _recover_scalar_answer(text: str, schema: Mapping[str, Any]) -> Any:
 
 
 def validate(value: Any, schema: Mapping[str, Any]) -> Any:
-    """Check ``value`` against the subset of JSON Schema socium emits; return it
-    (integers coerced where the schema says integer). Raises ``ParseError``."""
+    """Check ``value`` against the subset of JSON Schema socium emits; return it.
+
+    Integers are coerced where the schema says integer. Raises ``ParseError``.
+    """
     if "anyOf" in schema:
         reasons = []
         for branch in schema["anyOf"]:

@@ -65,8 +65,14 @@ class ReplayBackend:
         with self._lock:
             self.db.execute(
                 "INSERT OR REPLACE INTO replies VALUES (?,?,?,?,?,?)",
-                (key, described, generation.text, generation.prompt_tokens,
-                 generation.completion_tokens, generation.model),
+                (
+                    key,
+                    described,
+                    generation.text,
+                    generation.prompt_tokens,
+                    generation.completion_tokens,
+                    generation.model,
+                ),
             )
         return generation
 

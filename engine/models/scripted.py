@@ -53,7 +53,9 @@ class ScriptedBackend:
         finally:
             self.in_flight -= 1
         prompt_tokens = sum(len(m.content) for m in request.messages) // 4
-        return Generation(text, prompt_tokens, max(1, len(text) // 4), self.delay, 0, False, self.model)
+        return Generation(
+            text, prompt_tokens, max(1, len(text) // 4), self.delay, 0, False, self.model
+        )
 
     def reply(self, request: Request) -> str:
         """The scripted text for ``request``."""

@@ -1,0 +1,196 @@
+"""Associative memory: scored retrieval, batching, persistence, bounded prompts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import numpy as np
+
+from agents.agent import Agent, AgentSettings
+from agents.embedders import HashingEmbedder
+from agents.memory import AssociativeMemory, MemoryBank, RetrievalWeights
+from agents.prompts import Prompts
+from engine.models import LanguageModel, Ledger, Request
+from engine.models.scripted import ScriptedBackend
+from engine.store import RunStore
+from engine.types import ActionOption, ActionSpace, ArgSpec, Observation, Persona
+
+DAY = 86400.0
+
+
+def _unit(*values: float) -> np.ndarray:
+    vector = np.array(values, dtype=np.float32)
+    return vector / np.linalg.norm(vector)
+
+
+def _stream(**options: object) -> AssociativeMemory:
+    return AssociativeMemory(2, half_life=DAY, **options)  # type: ignore[arg-type]
+
+
+def test_equal_relevance_more_recent_first() -> None:
+    memory = _stream()
+    memory.extend(
+        np.stack([_unit(1, 0), _unit(1, 0)]), [(0.0, "event", 3, "old"), (DAY, "event", 3, "new")]
+    )
+    assert [m.text for m in memory.retrieve_vector(_unit(1, 0), 2 * DAY, 2)] == ["new", "old"]
+
+
+def test_equal_recency_more_relevant_first() -> None:
+    memory = _stream()
+    memory.extend(
+        np.stack([_unit(0, 1), _unit(1, 0.1)]),
+        [(DAY, "event", 3, "far"), (DAY, "event", 3, "near")],
+    )
+    assert [m.text for m in memory.retrieve_vector(_unit(1, 0), DAY, 2)] == ["near", "far"]
+
+
+def test_importance_shifts_ranking_as_weighted() -> None:
+    rows = [(DAY, "event", 1, "relevant but trivial"), (DAY, "event", 10, "less relevant, vital")]
+    vectors = np.stack([_unit(1, 0), _unit(1, 1)])
+    query = _unit(1, 0)
+    plain = _stream(weights=RetrievalWeights(importance=0.0))
+    plain.extend(vectors, rows)
+    weighted = _stream(weights=RetrievalWeights(importance=1.0))
+    weighted.extend(vectors, rows)
+    assert plain.retrieve_vector(query, DAY, 1)[0].text == "relevant but trivial"
+    assert weighted.retrieve_vector(query, DAY, 1)[0].text == "less relevant, vital"
+    # the score is the weighted sum of the three parts, each in [0, 1]
+    top = weighted.retrieve_vector(query, DAY, 2)
+    cosine = float(_unit(1, 1) @ query)
+    expected = (cosine + 1) / 2 + 1.0 + 1.0
+    assert abs(next(m for m in top if m.importance == 10).score - expected) < 1e-6
+
+
+def test_retrieval_is_deterministic_with_ties() -> None:
+    memory = _stream()
+    memory.extend(np.stack([_unit(1, 0)] * 6), [(0.0, "event", 3, f"m{i}") for i in range(6)])
+    first = [m.id for m in memory.retrieve_vector(_unit(1, 0), DAY, 4)]
+    assert first == [0, 1, 2, 3]  # ties broken by id
+    assert first == [m.id for m in memory.retrieve_vector(_unit(1, 0), DAY, 4)]
+
+
+def test_retrieval_candidates_cover_recent_and_important_memories() -> None:
+    rng = np.random.default_rng(0)
+    memory = AssociativeMemory(32, half_life=3600)
+    vectors = rng.normal(size=(5000, 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    rows = [(float(i), "event", float(rng.integers(1, 10)), f"m{i}") for i in range(5000)]
+    memory.extend(vectors, rows)
+    query = vectors[17]
+    got = [m.id for m in memory.retrieve_vector(query, 5000.0, 10)]
+    # brute force over everything gives the same top 10
+    cosine = vectors @ query
+    recency = 0.5 ** ((5000.0 - np.arange(5000)) / 3600)
+    importance = np.array([r[2] for r in rows]) / 10
+    score = (cosine + 1) / 2 + recency + importance
+    assert got == list(np.lexsort((np.arange(5000), -score))[:10])
+
+
+def test_capacity_forgets_the_lowest_scored() -> None:
+    memory = _stream(capacity=3)
+    memory.extend(
+        np.stack([_unit(1, 0)] * 5),
+        [
+            (0.0, "event", 1, "old trivial"),
+            (0.0, "event", 10, "old vital"),
+            (DAY, "event", 1, "a"),
+            (DAY, "event", 1, "b"),
+            (DAY, "event", 1, "c"),
+        ],
+    )
+    assert len(memory) == 3
+    assert "old trivial" not in memory.texts and "old vital" in memory.texts
+
+
+class CountingEmbedder(HashingEmbedder):
+    """The hashing embedder, counting texts per call."""
+
+    def __init__(self, dim: int = 64) -> None:
+        super().__init__(dim)
+        self.batches: list[int] = []
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.batches.append(len(texts))
+        return super().embed(texts)
+
+
+def test_a_window_of_100_agents_costs_one_embedding_call() -> None:
+    embedder = CountingEmbedder()
+    bank = MemoryBank(embedder)
+    for i in range(100):
+        bank.add(f"agent{i}", f"agent {i} saw the well", 10.0, "event")
+    rows = bank.flush()
+    assert embedder.batches == [100]
+    assert len(rows) == 100 and len(bank.streams) == 100
+
+    async def recall_all() -> list[list[object]]:
+        return await asyncio.gather(
+            *(bank.recall(f"agent{i}", "the well", 20.0, 3) for i in range(100))
+        )
+
+    results = asyncio.run(recall_all())
+    assert embedder.batches == [100, 100]  # all 100 queries in one more call
+    assert all(len(r) == 1 for r in results)
+
+
+def test_memories_survive_a_store_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    bank = MemoryBank(HashingEmbedder(64))
+    for i in range(20):
+        bank.add(
+            "ada", f"memory number {i} about {'bread' if i % 2 else 'water'}", float(i), "event"
+        )
+    store = RunStore(tmp_path, create=True)
+    store.commit_window(
+        index=0, t_start=0, t_end=20, activations=0, events=[], memories=bank.flush()
+    )
+    rows = store.db.execute(
+        "SELECT agent, id, t, kind, importance, text FROM memories ORDER BY id"
+    ).fetchall()
+    from engine.store import MemoryRow
+
+    restored = MemoryBank(HashingEmbedder(64))
+    restored.restore([MemoryRow(*row) for row in rows])
+    before = bank.retrieve("ada", "bread", 30.0, 5)
+    after = restored.retrieve("ada", "bread", 30.0, 5)
+    assert [(m.id, m.text, m.t) for m in before] == [(m.id, m.text, m.t) for m in after]
+
+
+def test_a_prompt_stays_bounded_with_10k_memories() -> None:
+    bank = MemoryBank(HashingEmbedder(64))
+    long_text = "a very long memory about the town, the well and the money " * 20
+    for i in range(10_000):
+        bank.add("ada", f"{i}: {long_text}", float(i), "event")
+    bank.flush()
+    prompts: list[Request] = []
+
+    def record(request: Request) -> None:
+        prompts.append(request)
+
+    model = LanguageModel(ScriptedBackend(responder=record), ledger=Ledger())
+    agent = Agent(
+        Persona("ada", "A baker."),
+        model=model,
+        memory=bank,
+        prompts=Prompts(),
+        rng=np.random.default_rng(0),
+        settings=AgentSettings(k=50, max_memory_chars=1200),
+    )
+    space = ActionSpace(
+        (
+            ActionOption("speak", "Say something.", {"message": ArgSpec("text")}),
+            ActionOption("wait", "Do nothing."),
+        )
+    )
+    decision = asyncio.run(agent.decide(Observation(10_001.0, "The square is busy."), space))
+    assert decision.calls == 1 and decision.action.name in ("speak", "wait")
+    assert len(decision.memories) == 50
+    text = "".join(m.content for m in prompts[0].messages)
+    assert len(text) < 2500  # about 600 tokens: far below a 2,048-token context
+    try:
+        from engine.models.local import LocalBackend
+
+        tokens = LocalBackend().llama.tokenize(text.encode())
+        assert len(tokens) < 2048 - 192
+    except Exception as err:  # the local extra is optional for this bound
+        assert "local" in str(err) or "llama" in str(err).lower()
