@@ -15,6 +15,7 @@ in one batch too (:meth:`MemoryBank.recall`).
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -273,6 +274,39 @@ class MemoryBank:
         """Queue a memory; it becomes retrievable when the window is flushed."""
         rating = IMPORTANCE_BY_KIND.get(kind, 3.0) if importance is None else float(importance)
         self._pending.append((agent, t, kind, min(10.0, max(0.0, rating)), text))
+
+    async def rate_pending(self, model: Any, rng: np.random.Generator) -> int:
+        """Have the model rate every queued memory's importance (Park et al. 2023).
+
+        One ``number`` call per memory, concurrently; returns the number of calls.
+        """
+        seeds = [int(s) for s in rng.integers(0, 2**31 - 1, len(self._pending))]
+
+        async def rate(item: tuple[str, float, str, float, str], seed: int) -> float:
+            agent, t, _, heuristic, text = item
+            answer = await model.number(
+                "On a scale of 1 to 10, where 1 is an everyday routine (making coffee, a "
+                "greeting) and 10 is life-changing (losing a home, a new alliance), how "
+                f"important is this memory to {agent}? Memory: {json.dumps(text)}\n"
+                'Answer with JSON {"answer": <1-10>}.',
+                1,
+                10,
+                fallback=heuristic,
+                integer=True,
+                seed=seed,
+                agent=agent,
+                t=t,
+                purpose="importance",
+            )
+            return float(answer.value)
+
+        ratings = await asyncio.gather(
+            *(rate(p, s) for p, s in zip(self._pending, seeds, strict=True))
+        )
+        self._pending = [
+            (a, t, k, r, x) for (a, t, k, _, x), r in zip(self._pending, ratings, strict=True)
+        ]
+        return len(ratings)
 
     def flush(self) -> list[MemoryRow]:
         """Embed every queued memory in ONE call and file it; rows for the store."""

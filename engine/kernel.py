@@ -15,6 +15,7 @@ callables and hands events on.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import math
 from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -114,8 +115,8 @@ class Every:
 class WindowObserver(Protocol):
     """Receives every committed window with its events (store, network layer, progress)."""
 
-    def on_window(self, window: Window, events: Sequence[Event]) -> None:
-        """Called once per window, after all its actions are resolved."""
+    def on_window(self, window: Window, events: Sequence[Event]) -> Awaitable[None] | None:
+        """Called once per window, after all its actions are resolved (may be async)."""
         ...
 
 
@@ -242,7 +243,9 @@ class Kernel(Generic[T]):
                 events.append(replace(event, seq=self.seq))
                 self.seq += 1
         for observer in self.observers:
-            observer.on_window(window, events)
+            result = observer.on_window(window, events)
+            if inspect.isawaitable(result):  # e.g. memory importance rated by the model
+                await result
         self.windows_done += 1
         return events
 

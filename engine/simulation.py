@@ -131,6 +131,7 @@ class Simulation:
         )
         self.ledger = self.model.ledger
         self.memory: MemoryBank | None = None
+        self.memory_rng = self.seeds.generator("memory")
         if scenario.memory.enabled:
             memory = scenario.memory
             self.memory = MemoryBank(
@@ -327,7 +328,7 @@ class _Committer:
     def __init__(self, simulation: Simulation) -> None:
         self.sim = simulation
 
-    def on_window(self, window: Window, events: Sequence[Event]) -> None:
+    async def on_window(self, window: Window, events: Sequence[Event]) -> None:
         sim = self.sim
         memory_rows = []
         if sim.memory is not None:
@@ -339,6 +340,8 @@ class _Committer:
                         if event.kind == "invalid_action":
                             kind = "invalid_action"
                         sim.memory.add(agent, text, event.t, kind)
+            if sim.scenario.memory.importance == "model":
+                await sim.memory.rate_pending(sim.model, sim.memory_rng)
             memory_rows = sim.memory.flush()
         snapshot = sim.gm.snapshot() if (window.index + 1) % sim.snapshot_every == 0 else None
         sim.store.commit_window(
