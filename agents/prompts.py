@@ -4,7 +4,8 @@ Templates use ``$name`` placeholders (``string.Template``): substitution only, n
 attribute access or evaluation. Variables of the ``decide`` templates:
 
 - ``$persona``: the agent's persona (static, put first so servers can cache the prefix);
-- ``$memories``: the retrieved memories, one per line, newest first;
+- ``$memories``: "What you remember:" and the retrieved memories, one per line, newest
+  first, then a blank line (empty when nothing is recalled);
 - ``$observation``: what the game master shows the agent;
 - ``$actions``: the allowed actions with their arguments;
 - ``$time``: the simulated clock, ``d+hh:mm:ss``.
@@ -28,7 +29,7 @@ DEFAULTS: Mapping[str, str] = {
     ),
     "decide": (
         "Time: $time\n\n"
-        "What you remember:\n$memories\n\n"
+        "${memories}"
         "What you see now:\n$observation\n\n"
         "Your possible actions:\n$actions\n\n"
         'Choose one action. Reply with JSON like {"action": "<name>", ...arguments}.'

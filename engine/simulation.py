@@ -152,17 +152,19 @@ class Simulation:
             max_memory_chars=scenario.memory.max_memory_chars,
             reflection_every=scenario.memory.reflection_every,
         )
-        self.agents = {
-            p.name: Agent(
-                p,
+        def make_agent(persona: Persona, index: int) -> Agent:
+            return Agent(
+                persona,
                 model=self.model,
                 memory=self.memory,
                 prompts=prompts,
-                rng=self.seeds.generator("agent", i),
+                rng=self.seeds.generator("agent", index),
                 settings=settings,
             )
-            for i, p in enumerate(self.personas)
-        }
+
+        self._make_agent = make_agent
+        self.agents = {p.name: make_agent(p, i) for i, p in enumerate(self.personas)}
+        self.new_agents: list[Persona] = []
         self.kernel: Kernel[Step] = Kernel(
             window=scenario.window,
             rng=self.seeds.generator("kernel"),
@@ -221,13 +223,25 @@ class Simulation:
     # -- the two callables the kernel drives ------------------------------------------------
     async def decide(self, window: Window, activation: Activation) -> Step:
         """Observe (world as at the window's start), decide, interpret. Runs concurrently."""
-        agent = self.agents[activation.agent]
+        agent = self.agents.get(activation.agent) or self._spawn(activation.agent)
         context = activation.context
         observation = self.gm.observe(agent.name, window.start, context)
         space = self.gm.action_space(agent.name, window.start, context)
         decision = await agent.decide(observation, space)
         action = await self.gm.interpret(agent.name, decision.action, space, activation.t, context)
         return Step(observation, space, action, decision.calls)
+
+    def _spawn(self, name: str) -> Any:
+        """Create an agent the game master introduced (e.g. a new generation's newcomer).
+
+        Called synchronously at the start of ``decide``, in activation order, so the
+        stream index of each newcomer is deterministic.
+        """
+        persona = self.gm.persona(name)
+        agent = self._make_agent(persona, 1_000_000 + len(self.agents))
+        self.agents[name] = agent
+        self.new_agents.append(persona)
+        return agent
 
     def resolve(self, window: Window, activation: Activation, step: Step) -> list[Event]:
         """Apply one decided action, in activation order."""
@@ -344,8 +358,10 @@ class _Committer:
                 await sim.memory.rate_pending(sim.model, sim.memory_rng)
             memory_rows = sim.memory.flush()
         snapshot = sim.gm.snapshot() if (window.index + 1) % sim.snapshot_every == 0 else None
+        new_agents, sim.new_agents = sim.new_agents, []
         sim.store.commit_window(
             index=window.index,
+            agents=[(p.name, _persona_dict(p)) for p in new_agents],
             t_start=window.start,
             t_end=window.end,
             activations=len(window.activations),

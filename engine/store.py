@@ -196,10 +196,17 @@ class RunStore:
         memories: Iterable[MemoryRow] = (),
         snapshot: Mapping[str, Any] | None = None,
         sim_time: float | None = None,
+        agents: Sequence[tuple[str, Mapping[str, Any]]] = (),
     ) -> None:
-        """Append one decision window, atomically."""
+        """Append one decision window, atomically (with agents it introduced)."""
         run = self.run_id
         with self._transaction():
+            if agents:
+                start = self.count("agents")
+                self.db.executemany(
+                    "INSERT INTO agents VALUES (?,?,?,?)",
+                    [(run, name, start + i, _json(p)) for i, (name, p) in enumerate(agents)],
+                )
             self.db.executemany(
                 "INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?)",
                 [

@@ -54,6 +54,7 @@ class ArgSpec:
     high: float | None = None
     choices: tuple[str, ...] = ()
     max_length: int = 500
+    bounds_in_schema: bool = True  # False: out-of-range values reach the rules (invalid_action)
 
     def placeholder(self) -> str:
         """How the argument's value looks in a reply example."""
@@ -69,6 +70,8 @@ class ArgSpec:
         """JSON Schema of this argument, used for constrained model output."""
         if self.type in ("number", "integer"):
             schema: dict[str, Any] = {"type": self.type}
+            if not self.bounds_in_schema:
+                return schema
             if self.low is not None:
                 schema["minimum"] = self.low
             if self.high is not None:

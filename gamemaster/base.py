@@ -49,6 +49,10 @@ class GameMaster:
         """Receive the population before the first window."""
         self.agents = {p.name: p for p in agents}
 
+    def persona(self, agent: str) -> Persona:
+        """The persona of ``agent``; games that introduce agents register them in ``agents``."""
+        return self.agents[agent]
+
     def turns(self) -> TurnDriver | None:
         """A turn driver for round-based games; None lets agents follow their schedules."""
         return None
