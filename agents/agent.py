@@ -107,7 +107,9 @@ class Agent:
         user = self.prompts.render(
             "decide",
             persona=self.persona.render(),
-            memories=f"What you remember:\n{self.render_memories(memories)}\n\n" if memories else "",
+            memories=f"What you remember:\n{self.render_memories(memories)}\n\n"
+            if memories
+            else "",
             observation=observation.text,
             actions=space.describe(),
             time=format_time(observation.t),

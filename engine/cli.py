@@ -126,6 +126,9 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
     _print_summary(result.summary, result.status)
+    table = result.stats.get("summary_table")
+    if table:
+        _print_table(table)
     print(f"run folder: {result.folder}")
     return EXIT_INTERRUPTED if result.status == "interrupted" else 0
 
@@ -158,6 +161,20 @@ def _print_summary(summary: dict[str, Any], status: str) -> None:
             f"game.{key}", json.dumps(value) if isinstance(value, dict | list) else str(value)
         )
     Console(stderr=True).print(table)
+
+
+def _print_table(table: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    rich_table = Table(title="statistics")
+    for column in table["columns"]:
+        rich_table.add_column(column, justify="right")
+    for row in table["rows"]:
+        rich_table.add_row(
+            *("-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v) for v in row)
+        )
+    Console(stderr=True).print(rich_table)
 
 
 class _Progress:

@@ -160,6 +160,7 @@ class Kernel(Generic[T]):
         self.in_flight = 0
         self.peak_in_flight = 0
         self._due: list[tuple[float, str, Mapping[str, Any]]] = []
+        self._emitted: list[Event] = []
 
     # -- scheduling -------------------------------------------------------------------
     def add_agent(self, agent: str, schedule: Schedule, rng: np.random.Generator) -> None:
@@ -189,6 +190,10 @@ class Kernel(Generic[T]):
         """Make ``agent`` due now (called from schedules and turn drivers)."""
         self._due.append((self.env.now, agent, context or {}))
 
+    def emit(self, event: Event) -> None:
+        """Record an event a turn driver produced (committed first in the next window)."""
+        self._emitted.append(event)
+
     def add_observer(self, observer: WindowObserver) -> None:
         """Hand every window's events to ``observer`` (called in registration order)."""
         self.observers.append(observer)
@@ -198,7 +203,7 @@ class Kernel(Generic[T]):
         """Step simpy through the next window and return its batch (None: run is over)."""
         env = self.env
         start = end = env.now
-        while not self._due:
+        while not self._due and not self._emitted:
             start = env.peek()
             if start >= until:
                 return None
@@ -238,6 +243,10 @@ class Kernel(Generic[T]):
 
         decisions = await asyncio.gather(*(bounded(a) for a in window.activations))
         events: list[Event] = []
+        emitted, self._emitted = self._emitted, []
+        for event in emitted:
+            events.append(replace(event, seq=self.seq))
+            self.seq += 1
         for activation, decision in zip(window.activations, decisions, strict=True):
             for event in resolve(window, activation, decision):
                 events.append(replace(event, seq=self.seq))

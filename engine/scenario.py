@@ -240,6 +240,7 @@ class GameSpec:
     section: type[BaseModel]
     factory: str
     description: str = ""
+    statistics: str | None = None  # "module:function(events, section) -> dict", run at the end
 
 
 def registered_games() -> dict[str, GameSpec]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -48,6 +49,7 @@ class RunResult:
     folder: Path
     status: str
     summary: dict[str, Any] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
 
 
 def package_versions() -> dict[str, str]:
@@ -152,6 +154,7 @@ class Simulation:
             max_memory_chars=scenario.memory.max_memory_chars,
             reflection_every=scenario.memory.reflection_every,
         )
+
         def make_agent(persona: Persona, index: int) -> Agent:
             return Agent(
                 persona,
@@ -260,6 +263,7 @@ class Simulation:
         until = self.scenario.start + self.scenario.duration
         status = "failed"
         error: str | None = None
+        stats: dict[str, Any] = {}
         try:
             finished = await self.kernel.run(
                 until, self.decide, self.resolve, should_stop=lambda: self.stop_requested
@@ -267,6 +271,7 @@ class Simulation:
             status = "finished" if finished else "interrupted"
             if finished:
                 self._commit_final(until)
+            stats = self.write_statistics()
         except ModelError as err:
             error = str(err)
             raise
@@ -277,11 +282,28 @@ class Simulation:
             self.store.finish(status, summary)
             self.store.close()
             await self.model.aclose()
-        return RunResult(self.folder, status, summary)
+        return RunResult(self.folder, status, summary, stats)
 
     def run(self) -> RunResult:
         """Synchronous :meth:`run_async`."""
         return asyncio.run(self.run_async())
+
+    def write_statistics(self) -> dict[str, Any]:
+        """Compute the game's statistics from the STORED events.
+
+        Writes ``stats.json`` in the run folder and the ``stats`` table.
+        """
+        spec = registered_games()[self.loaded.game_type]
+        if spec.statistics is None:
+            return {}
+        module_name, _, function_name = spec.statistics.partition(":")
+        compute = getattr(importlib.import_module(module_name), function_name)
+        stats: dict[str, Any] = compute(self.store.events(), self.loaded.game.model_dump())
+        (self.folder / "stats.json").write_text(
+            json.dumps(stats, indent=2, default=str), encoding="utf-8"
+        )
+        self.store.write_stats([(name, None, value) for name, value in stats.items()])
+        return stats
 
     def _commit_final(self, until: float) -> None:
         events = []

@@ -54,6 +54,7 @@ class ArgSpec:
     high: float | None = None
     choices: tuple[str, ...] = ()
     max_length: int = 500
+    min_length: int = 1
     bounds_in_schema: bool = True  # False: out-of-range values reach the rules (invalid_action)
 
     def placeholder(self) -> str:

@@ -152,8 +152,10 @@ def check_args(action: Action, space: ActionSpace) -> str | None:
                 return f"{name}={value} is above {spec.high}"
         elif spec.choices and value not in spec.choices:
             return f"{name}={value!r} is not one of {list(spec.choices)}"
-        elif spec.type == "text" and (not isinstance(value, str) or not value.strip()):
-            return f"{name} must be non-empty text"
+        elif spec.type == "text" and (
+            not isinstance(value, str) or len(value.strip()) < spec.min_length
+        ):
+            return f"{name} must be text of at least {spec.min_length} character(s)"
     return None
 
 

@@ -56,9 +56,7 @@ class NarrativeSection(BaseModel):
         20.0, ge=0, description="Starting coins per agent (traits.coins overrides)."
     )
     project: Project | None = None
-    actions: list[ActionName] = Field(
-        default_factory=lambda: list(ACTIONS), min_length=1
-    )
+    actions: list[ActionName] = Field(default_factory=lambda: list(ACTIONS), min_length=1)
     recent_events: int = Field(6, ge=0, le=100, description="Recent local events shown.")
     facts_shown: int = Field(10, ge=0, le=200)
 

@@ -196,7 +196,9 @@ def test_a_prompt_stays_bounded_with_10k_memories() -> None:
         assert "local" in str(err) or "llama" in str(err).lower()
 
 
-def test_model_rated_importance_is_one_call_per_memory_and_recorded(scripted_town, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_model_rated_importance_is_one_call_per_memory_and_recorded(
+    scripted_town, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
     import sqlite3
 
     from engine.scenario import load_scenario
@@ -205,7 +207,9 @@ def test_model_rated_importance_is_one_call_per_memory_and_recorded(scripted_tow
     loaded = load_scenario(scripted_town, ["memory.importance=model"])
     result = Simulation(loaded, out=tmp_path / "run").run()
     db = sqlite3.connect(tmp_path / "run" / "run.sqlite")
-    ratings = db.execute("SELECT COUNT(*) FROM model_calls WHERE purpose = 'importance'").fetchone()[0]
+    ratings = db.execute(
+        "SELECT COUNT(*) FROM model_calls WHERE purpose = 'importance'"
+    ).fetchone()[0]
     memories = db.execute("SELECT COUNT(*) FROM memories").fetchone()[0]
     assert ratings == memories > 0
     values = {v for (v,) in db.execute("SELECT DISTINCT importance FROM memories")}
