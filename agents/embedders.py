@@ -140,14 +140,21 @@ class OpenAIEmbedder:
         self.client = OpenAI(base_url=base_url, api_key=key)
         self.model = model
         self.calls = 0
-        self.dim = len(self.embed(["dimension probe"])[0])
-        self.calls = 0
+        self._dim: int | None = None
+
+    @property
+    def dim(self) -> int:
+        """Vector dimension (asks the endpoint once)."""
+        if self._dim is None:
+            self._dim = len(self.embed(["dimension probe"])[0])
+            self.calls -= 1
+        return self._dim
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """One request for the whole batch."""
         self.calls += 1
         if not texts:
-            return np.zeros((0, getattr(self, "dim", 0)), dtype=np.float32)
+            return np.zeros((0, self._dim or 0), dtype=np.float32)
         response = self.client.embeddings.create(model=self.model, input=list(texts))
         return _normalize(np.array([item.embedding for item in response.data]))
 

@@ -240,7 +240,8 @@ class GameSpec:
     section: type[BaseModel]
     factory: str
     description: str = ""
-    statistics: str | None = None  # "module:function(events, section) -> dict", run at the end
+    statistics: str | None = None  # "module:function(events, section, agents) -> dict"
+    exports: str | None = None  # "module:function(events, section, agents, folder) -> paths"
 
 
 def registered_games() -> dict[str, GameSpec]:

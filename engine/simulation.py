@@ -132,21 +132,25 @@ class Simulation:
             scenario.model, base_dir=loaded.base, replay_dir=output_dir, seed=self.seed
         )
         self.ledger = self.model.ledger
+        self.embedder = build_embedder(scenario.embedder)  # loads its model on first use
         self.memory: MemoryBank | None = None
         self.memory_rng = self.seeds.generator("memory")
         if scenario.memory.enabled:
             memory = scenario.memory
             self.memory = MemoryBank(
-                build_embedder(scenario.embedder),
+                self.embedder,
                 half_life=memory.half_life,
                 weights=RetrievalWeights(**memory.weights.model_dump()),
                 capacity=memory.capacity,
                 index=memory.index,
             )
-        spec = registered_games()[loaded.game_type]
-        module_name, _, class_name = spec.factory.partition(":")
-        factory = getattr(importlib.import_module(module_name), class_name)
-        self.gm = factory(loaded.game, model=self.model, rng=self.seeds.generator("game_master"))
+        factory = _load(registered_games()[loaded.game_type].factory)
+        self.gm = factory(
+            loaded.game,
+            model=self.model,
+            rng=self.seeds.generator("game_master"),
+            embedder=self.embedder,
+        )
         self.gm.setup(self.personas)
         prompts = Prompts(scenario.prompts)
         settings = AgentSettings(
@@ -291,18 +295,20 @@ class Simulation:
     def write_statistics(self) -> dict[str, Any]:
         """Compute the game's statistics from the STORED events.
 
-        Writes ``stats.json`` in the run folder and the ``stats`` table.
+        Writes ``stats.json`` in the run folder and the ``stats`` table, and the game's
+        exports (graph files) when it declares some.
         """
         spec = registered_games()[self.loaded.game_type]
-        if spec.statistics is None:
-            return {}
-        module_name, _, function_name = spec.statistics.partition(":")
-        compute = getattr(importlib.import_module(module_name), function_name)
-        stats: dict[str, Any] = compute(self.store.events(), self.loaded.game.model_dump())
-        (self.folder / "stats.json").write_text(
-            json.dumps(stats, indent=2, default=str), encoding="utf-8"
-        )
-        self.store.write_stats([(name, None, value) for name, value in stats.items()])
+        events, agents = self.store.events(), self.store.agents()
+        section = self.loaded.game.model_dump()
+        stats: dict[str, Any] = {}
+        if spec.statistics is not None:
+            stats = _load(spec.statistics)(events, section, agents)
+            text = json.dumps(stats, indent=2, default=str)
+            (self.folder / "stats.json").write_text(text, encoding="utf-8")
+            self.store.write_stats([(name, None, value) for name, value in stats.items()])
+        if spec.exports is not None:
+            _load(spec.exports)(events, section, agents, self.folder)
         return stats
 
     def _commit_final(self, until: float) -> None:
@@ -392,6 +398,12 @@ class _Committer:
             memories=memory_rows,
             snapshot=snapshot,
         )
+
+
+def _load(path: str) -> Any:
+    """The object an entry like ``"package.module:name"`` names."""
+    module_name, _, name = path.partition(":")
+    return getattr(importlib.import_module(module_name), name)
 
 
 def _persona_dict(persona: Persona) -> Mapping[str, Any]:

@@ -314,6 +314,11 @@ class RunStore:
             for t, kind, actor, target, payload, perc, seq in rows
         ]
 
+    def agents(self) -> dict[str, dict[str, Any]]:
+        """Personas by agent name, in the order agents joined."""
+        rows = self.db.execute("SELECT id, persona FROM agents ORDER BY idx")
+        return {name: json.loads(persona) for name, persona in rows}
+
     def count(self, table: str) -> int:
         """Rows in one of the store's tables."""
         if table not in {

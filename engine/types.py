@@ -48,13 +48,14 @@ class Event:
 class ArgSpec:
     """Constraint on one argument of an action option."""
 
-    type: Literal["text", "number", "integer", "agent", "choice"]
+    type: Literal["text", "number", "integer", "agent", "choice", "list"]
     description: str = ""
     low: float | None = None
     high: float | None = None
     choices: tuple[str, ...] = ()
     max_length: int = 500
     min_length: int = 1
+    max_items: int = 1  # for "list": at most this many distinct choices
     bounds_in_schema: bool = True  # False: out-of-range values reach the rules (invalid_action)
 
     def placeholder(self) -> str:
@@ -63,6 +64,8 @@ class ArgSpec:
             low = "" if self.low is None else f"{self.low:g}"
             high = "" if self.high is None else f"{self.high:g}"
             return f"<{self.type} {low}-{high}>" if low or high else f"<{self.type}>"
+        if self.type == "list":
+            return "[" + ", ".join(f'"{c}"' for c in self.choices[: self.max_items]) + "] or []"
         if self.choices:
             return '"' + "|".join(self.choices) + '"'
         return "..."
@@ -78,6 +81,9 @@ class ArgSpec:
             if self.high is not None:
                 schema["maximum"] = self.high
             return schema
+        if self.type == "list":
+            items = {"type": "string", "enum": list(self.choices)}
+            return {"type": "array", "items": items, "maxItems": self.max_items}
         if self.type in ("choice", "agent") and self.choices:
             return {"type": "string", "enum": list(self.choices)}
         return {"type": "string", "maxLength": self.max_length}
@@ -97,6 +103,7 @@ class ActionSpace:
     """The actions open to one agent at one moment, as the game master declares them."""
 
     options: tuple[ActionOption, ...]
+    extras: Mapping[str, ArgSpec] = field(default_factory=dict)  # arguments of every option
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -116,11 +123,12 @@ class ActionSpace:
         for option in self.options:
             properties: dict[str, Any] = {"action": {"const": option.name}}
             properties.update({k: spec.json_schema() for k, spec in option.args.items()})
+            properties.update({k: spec.json_schema() for k, spec in self.extras.items()})
             branches.append(
                 {
                     "type": "object",
                     "properties": properties,
-                    "required": ["action", *option.args],
+                    "required": ["action", *option.args, *self.extras],
                     "additionalProperties": False,
                 }
             )
@@ -133,6 +141,10 @@ class ActionSpace:
             fields = [f'"action": "{option.name}"']
             fields += [f'"{name}": {spec.placeholder()}' for name, spec in option.args.items()]
             lines.append(f"- {option.name}: {option.description} Reply {{{', '.join(fields)}}}")
+        for name, spec in self.extras.items():
+            lines.append(
+                f'Every reply also has "{name}": {spec.placeholder()} ({spec.description}).'
+            )
         return "\n".join(lines)
 
 

@@ -33,14 +33,19 @@ class GameMaster:
         For interpretation of ambiguous text and games that judge attempts.
     rng : numpy.random.Generator
         The game master's own stream.
+    embedder : Embedder, optional
+        The run's text embedder (one batch per call).
     """
 
     name = "base"
 
-    def __init__(self, section: Any, *, model: LanguageModel, rng: np.random.Generator) -> None:
+    def __init__(
+        self, section: Any, *, model: LanguageModel, rng: np.random.Generator, embedder: Any = None
+    ) -> None:
         self.section = section
         self.model = model
         self.rng = rng
+        self.embedder = embedder  # for games that compare texts (feeds, recommenders)
         self.agents: dict[str, Persona] = {}
         self.extra_calls = 0
 
@@ -139,6 +144,15 @@ def check_args(action: Action, space: ActionSpace) -> str | None:
     option = space.option(action.name)
     if option is None:
         return f"{action.name!r} is not an available action (available: {', '.join(space.names)})"
+    for name, spec in space.extras.items():  # optional: absent means none
+        value = action.args.get(name, [] if spec.type == "list" else None)
+        if spec.type == "list" and (
+            not isinstance(value, list)
+            or len(value) > spec.max_items
+            or len(set(map(str, value))) != len(value)
+            or any(v not in spec.choices for v in value)
+        ):
+            return f"{name}={value!r} must list at most {spec.max_items} of {list(spec.choices)}"
     for name, spec in option.args.items():
         if name not in action.args:
             return f"missing argument {name!r}"

@@ -252,14 +252,16 @@ def image_scores(events: Iterable[Event]) -> dict[str, float]:
     return dict(sorted(scores.items()))
 
 
-def run_statistics(events: Sequence[Event], section: Mapping[str, Any]) -> dict[str, Any]:
+def run_statistics(
+    events: Sequence[Event], section: Mapping[str, Any], agents: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Everything for one run: per-generation table, trajectories, run summaries."""
     from agents.embedders import HashingEmbedder
 
-    agents = int(section.get("agents_per_generation", 12))
+    size = int(section.get("agents_per_generation", 12))
     per_generation = generation_statistics(
         events,
-        agents=agents,
+        agents=size,
         endowment=float(section.get("endowment", 10.0)),
         multiplier=float(section.get("multiplier", 2.0)),
         pairing=str(section.get("pairing", "round_robin")),

@@ -1,0 +1,420 @@
+"""A social-media platform: posts, replies, reposts, likes, dislikes, follows, feeds.
+
+Set up as in Orlando, La Gatta, Russo & Moscato (WebSci 2025): the follow graph starts
+empty; at each activation an agent takes one action and, in the same reply, may follow
+up to ``follows_per_activation`` of the accounts suggested to it (the paper ranks
+candidates by the mean cosine similarity of their posts to the agent's own; common
+neighbours, preferential attachment and random recommenders are offered too). Feeds
+are chronological (followees), popularity (time-decayed likes and reposts), similarity
+(embedding of the agent's persona and own posts against posts) or a mixture with an
+exploration share of random recent posts, so that an empty graph can grow. Post texts
+are embedded in one batch per window, when the first agent of the window looks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from engine.scenario import Duration, GameSpec
+from engine.types import (
+    Action,
+    ActionOption,
+    ActionSpace,
+    ArgSpec,
+    Event,
+    Observation,
+    Persona,
+    quote,
+)
+from gamemaster.base import GameMaster, check_args, invalid
+
+ActionName = Literal[
+    "post", "reply", "repost", "like", "dislike", "follow", "unfollow", "do_nothing"
+]
+ALL_ACTIONS: tuple[ActionName, ...] = (
+    "post",
+    "reply",
+    "repost",
+    "like",
+    "dislike",
+    "follow",
+    "unfollow",
+    "do_nothing",
+)
+
+
+NARRATION = {
+    "like": "liked a post by",
+    "dislike": "disliked a post by",
+    "repost": "reposted a post by",
+    "follow": "followed",
+    "unfollow": "unfollowed",
+}
+
+
+class FeedMix(BaseModel):
+    """Weights of the feed sources in a mixture feed."""
+
+    model_config = ConfigDict(extra="forbid")
+    chronological: float = Field(0.4, ge=0)
+    popularity: float = Field(0.3, ge=0)
+    similarity: float = Field(0.3, ge=0)
+
+
+class SocialSection(BaseModel):
+    """The ``game:`` section of a social-media scenario."""
+
+    model_config = ConfigDict(extra="forbid")
+    actions: list[ActionName] = Field(default_factory=lambda: list(ALL_ACTIONS), min_length=1)
+    feed: Literal["chronological", "popularity", "similarity", "mixture"] = "mixture"
+    feed_size: int = Field(6, ge=0, le=100)
+    mix: FeedMix = FeedMix()
+    exploration: float = Field(0.25, ge=0, le=1, description="Share of the feed drawn at random.")
+    popularity_half_life: Duration = Field(6 * 3600.0)
+    recent_posts: int = Field(500, ge=10, le=100_000, description="Candidate pool of feeds.")
+    follow_step: bool = Field(True, description="Follow suggested accounts alongside the action.")
+    follows_per_activation: int = Field(1, ge=1, le=20)
+    recommender: Literal["similarity", "common_neighbors", "preferential", "random"] = "similarity"
+    suggestions: int = Field(3, ge=1, le=50)
+    post_max_chars: int = Field(280, ge=10, le=5000)
+    snapshot_every: Duration = Field(6 * 3600.0, description="Statistics snapshot period.")
+    null_samples: int = Field(20, ge=0, le=1000, description="Rewired graphs for z-scores.")
+    bootstrap_samples: int = Field(500, ge=0, le=100_000)
+
+
+@dataclass
+class Post:
+    """One post, reply or repost."""
+
+    id: int
+    author: str
+    t: float
+    text: str
+    kind: str = "post"
+    parent: int | None = None
+    likes: int = 0
+    dislikes: int = 0
+    reposts: int = 0
+    replies: list[int] = field(default_factory=list)
+
+
+class SocialMediaGameMaster(GameMaster):
+    """See the module docstring."""
+
+    name = "social_media"
+
+    def setup(self, agents: Sequence[Persona]) -> None:
+        """Users with no posts and no follows."""
+        super().setup(agents)
+        self.users = [p.name for p in agents]
+        self.index = {name: i for i, name in enumerate(self.users)}
+        self.posts: list[Post] = []
+        self.following: dict[str, set[str]] = {u: set() for u in self.users}
+        self.followers: dict[str, set[str]] = {u: set() for u in self.users}
+        self.post_vectors: list[np.ndarray] = []
+        self.user_sum: np.ndarray | None = None  # per user: persona vector + own post vectors
+        self._suggested: dict[str, tuple[str, ...]] = {}
+        self._feeds: dict[str, tuple[int, ...]] = {}
+
+    # -- embeddings (one batch per window) -------------------------------------------------
+    def _embed_pending(self) -> None:
+        if self.embedder is None:
+            return
+        if self.user_sum is None:
+            texts = [self.agents[u].render() for u in self.users]
+            self.user_sum = np.array(self.embedder.embed(texts), dtype=np.float32)
+        pending = self.posts[len(self.post_vectors) :]
+        if pending:
+            vectors = self.embedder.embed([p.text for p in pending])
+            for post, vector in zip(pending, vectors, strict=True):
+                self.post_vectors.append(vector)
+                if post.kind != "repost":
+                    self.user_sum[self.index[post.author]] += vector
+
+    def _user_vectors(self) -> np.ndarray:
+        assert self.user_sum is not None
+        norms = np.linalg.norm(self.user_sum, axis=1, keepdims=True)
+        return self.user_sum / np.where(norms == 0, 1, norms)
+
+    # -- recommendation and feeds ------------------------------------------------------
+    def suggest(self, agent: str) -> tuple[str, ...]:
+        """Accounts to suggest to ``agent`` (not itself, not already followed)."""
+        section: SocialSection = self.section
+        excluded = self.following[agent] | {agent}
+        candidates = [u for u in self.users if u not in excluded]
+        if not candidates:
+            return ()
+        n = min(section.suggestions, len(candidates))
+        kind = section.recommender
+        if kind == "similarity" and self.user_sum is not None:
+            vectors = self._user_vectors()
+            indexes = np.array([self.index[u] for u in candidates])
+            scores = vectors[indexes] @ vectors[self.index[agent]]
+            order = np.lexsort((indexes, -scores))[:n]
+            return tuple(candidates[i] for i in order)
+        if kind == "common_neighbors":
+            mine = self.following[agent] | self.followers[agent]
+            scores = np.array(
+                [
+                    len(mine & (self.following[u] | self.followers[u])) + self.rng.random() * 0.5
+                    for u in candidates
+                ]
+            )
+            return tuple(candidates[i] for i in np.argsort(-scores, kind="stable")[:n])
+        if kind == "preferential":
+            weights = np.array([len(self.followers[u]) + 1.0 for u in candidates])
+            chosen = self.rng.choice(
+                len(candidates), size=n, replace=False, p=weights / weights.sum()
+            )
+            return tuple(candidates[i] for i in chosen)
+        chosen = self.rng.choice(len(candidates), size=n, replace=False)
+        return tuple(candidates[i] for i in chosen)
+
+    def feed(self, agent: str, t: float) -> tuple[int, ...]:
+        """Post ids for ``agent``'s feed (see the module docstring)."""
+        section: SocialSection = self.section
+        pool = [p for p in self.posts[-section.recent_posts :] if p.author != agent]
+        if not pool or section.feed_size == 0:
+            return ()
+        size = min(section.feed_size, len(pool))
+        explore = round(size * section.exploration) if section.feed == "mixture" else 0
+        chosen: list[int] = []
+
+        def take(ranked: Sequence[Post], count: int) -> None:
+            for post in ranked:
+                if count <= 0:
+                    return
+                if post.id not in chosen:
+                    chosen.append(post.id)
+                    count -= 1
+
+        sources = {
+            "chronological": self._by_time,
+            "popularity": self._by_popularity,
+            "similarity": self._by_similarity,
+        }
+        if section.feed == "mixture":
+            weights = section.mix.model_dump()
+            total = sum(weights.values()) or 1.0
+            for name, weight in weights.items():
+                take(sources[name](agent, pool, t), round((size - explore) * weight / total))
+        else:
+            take(sources[section.feed](agent, pool, t), size)
+        rest = [p for p in pool if p.id not in chosen]
+        if rest and len(chosen) < size:
+            picks = self.rng.choice(
+                len(rest), size=min(size - len(chosen), len(rest)), replace=False
+            )
+            take([rest[i] for i in sorted(picks)], size - len(chosen))
+        return tuple(chosen)
+
+    def _by_time(self, agent: str, pool: Sequence[Post], t: float) -> list[Post]:
+        followed = self.following[agent]
+        return [p for p in reversed(pool) if p.author in followed]
+
+    def _by_popularity(self, agent: str, pool: Sequence[Post], t: float) -> list[Post]:
+        half_life = self.section.popularity_half_life
+        score = [(p.likes + p.reposts) * 0.5 ** ((t - p.t) / half_life) for p in pool]
+        return [pool[i] for i in np.lexsort((np.array([-p.id for p in pool]), -np.array(score)))]
+
+    def _by_similarity(self, agent: str, pool: Sequence[Post], t: float) -> list[Post]:
+        if self.user_sum is None or not self.post_vectors:
+            return []
+        embedded = [p for p in pool if p.id < len(self.post_vectors)]
+        if not embedded:
+            return []
+        me = self._user_vectors()[self.index[agent]]
+        scores = np.array([self.post_vectors[p.id] for p in embedded]) @ me
+        return [embedded[i] for i in np.lexsort((np.array([-p.id for p in embedded]), -scores))]
+
+    # -- the agent's view --------------------------------------------------------------
+    def observe(self, agent: str, t: float, context: Mapping[str, Any]) -> Observation:
+        """The agent's counts, its feed (texts quoted) and suggested accounts."""
+        self._embed_pending()
+        self._feeds[agent] = self.feed(agent, t)
+        self._suggested[agent] = self.suggest(agent) if self.section.follow_step else ()
+        lines = [
+            f"You follow {len(self.following[agent])} accounts and have {len(self.followers[agent])} followers."
+        ]
+        if self._feeds[agent]:
+            lines.append("Your feed:")
+            for post_id in self._feeds[agent]:
+                post = self.posts[post_id]
+                label = {"reply": "replied", "repost": "reposted"}.get(post.kind, "posted")
+                lines.append(
+                    f"- [post {post.id}] @{post.author} {label} {quote(post.text)} "
+                    f"({post.likes} likes, {post.reposts} reposts, {len(post.replies)} replies)"
+                )
+        else:
+            lines.append("Your feed is empty.")
+        if self._suggested[agent]:
+            lines.append(
+                "Accounts you might follow: " + ", ".join(f"@{u}" for u in self._suggested[agent])
+            )
+        return Observation(
+            t, "\n".join(lines), {"feed": self._feeds[agent], "suggested": self._suggested[agent]}
+        )
+
+    def action_space(self, agent: str, t: float, context: Mapping[str, Any]) -> ActionSpace:
+        """The scenario's actions, with post ids and accounts drawn from the view."""
+        section: SocialSection = self.section
+        feed = tuple(str(i) for i in self._feeds.get(agent, ()))
+        suggested = self._suggested.get(agent, ())
+        followees = tuple(sorted(self.following[agent]))[:50]
+        text = ArgSpec("text", "your text", max_length=section.post_max_chars)
+        post_id = ArgSpec("choice", "a post id from your feed", choices=feed)
+        options = []
+        for name in section.actions:
+            if name == "post":
+                options.append(ActionOption("post", "Write a new post.", {"text": text}))
+            elif name == "reply" and feed:
+                options.append(
+                    ActionOption("reply", "Reply to a post.", {"post_id": post_id, "text": text})
+                )
+            elif name in ("repost", "like", "dislike") and feed:
+                options.append(
+                    ActionOption(name, f"{name.capitalize()} a post.", {"post_id": post_id})
+                )
+            elif name == "follow" and suggested and not section.follow_step:
+                options.append(
+                    ActionOption(
+                        "follow",
+                        "Follow an account.",
+                        {"user": ArgSpec("agent", choices=suggested)},
+                    )
+                )
+            elif name == "unfollow" and followees:
+                options.append(
+                    ActionOption(
+                        "unfollow",
+                        "Stop following an account.",
+                        {"user": ArgSpec("agent", choices=followees)},
+                    )
+                )
+            elif name == "do_nothing":
+                options.append(ActionOption("do_nothing", "Do nothing now."))
+        extras = {}
+        if section.follow_step and suggested:
+            extras["follow"] = ArgSpec(
+                "list",
+                "accounts to follow, or []",
+                choices=suggested,
+                max_items=section.follows_per_activation,
+            )
+        return ActionSpace(tuple(options), extras)
+
+    # -- resolution -------------------------------------------------------------------
+    def resolve(
+        self, agent: str, action: Action, t: float, context: Mapping[str, Any]
+    ) -> list[Event]:
+        """Apply the action and the follow step against the current platform state."""
+        space = self.action_space(agent, t, context)
+        reason = check_args(action, space)
+        if reason is not None:
+            return [invalid(agent, action, t, reason)]
+        events = self._apply(agent, action, t)
+        for user in action.args.get("follow", []) or []:
+            events += self._follow(agent, str(user), t)
+        return events
+
+    def _apply(self, agent: str, action: Action, t: float) -> list[Event]:
+        name, args = action.name, action.args
+        if name in ("post", "reply"):
+            parent = int(args["post_id"]) if name == "reply" else None
+            post = Post(len(self.posts), agent, t, str(args["text"]).strip(), name, parent)
+            self.posts.append(post)
+            target = None
+            if parent is not None:
+                self.posts[parent].replies.append(post.id)
+                target = self.posts[parent].author
+            return [
+                Event(
+                    t,
+                    name,
+                    agent,
+                    target,
+                    {"post_id": post.id, "parent": parent, "text": post.text},
+                    self._audience(agent, target),
+                )
+            ]
+        if name in ("repost", "like", "dislike"):
+            original = self.posts[int(args["post_id"])]
+            if original.author == agent:
+                return [invalid(agent, action, t, "that is your own post")]
+            payload: dict[str, Any] = {"post_id": original.id}
+            if name == "repost":
+                copy = Post(len(self.posts), agent, t, original.text, "repost", original.id)
+                self.posts.append(copy)
+                original.reposts += 1
+                payload = {"post_id": copy.id, "original": original.id}
+            else:
+                setattr(original, f"{name}s", getattr(original, f"{name}s") + 1)
+            return [
+                Event(
+                    t, name, agent, original.author, payload, self._audience(agent, original.author)
+                )
+            ]
+        if name == "follow":
+            return self._follow(agent, str(args["user"]), t)
+        if name == "unfollow":
+            user = str(args["user"])
+            self.following[agent].discard(user)
+            self.followers[user].discard(agent)
+            return [Event(t, "unfollow", agent, user, {}, (agent, user))]
+        return [Event(t, "do_nothing", agent, None, {}, (agent,))]
+
+    def _follow(self, agent: str, user: str, t: float) -> list[Event]:
+        if user == agent or user in self.following[agent] or user not in self.following:
+            return []
+        self.following[agent].add(user)
+        self.followers[user].add(agent)
+        return [Event(t, "follow", agent, user, {}, (agent, user))]
+
+    def _audience(self, agent: str, target: str | None) -> tuple[str, ...]:
+        """Who perceives an action: the actor, its followers and the target."""
+        audience = {agent} | self.followers[agent] | ({target} if target else set())
+        return tuple(sorted(audience))
+
+    def narrate(self, event: Event, agent: str) -> str:
+        """Memories of platform events (post texts stay quoted)."""
+        who = "You" if event.actor == agent else f"@{event.actor}"
+        text = event.payload.get("text")
+        if event.kind in ("post", "reply") and text is not None:
+            action = "posted" if event.kind == "post" else f"replied to @{event.target}"
+            return f"{who} {action}: {quote(text)}"
+        verb = NARRATION.get(event.kind)
+        if verb is not None:
+            return f"{who} {verb} @{event.target}."
+        return super().narrate(event, agent)
+
+    # -- state ------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """Posts and follow edges."""
+        return {
+            "posts": [p.__dict__ for p in self.posts[-1000:]],
+            "post_count": len(self.posts),
+            "following": {u: sorted(v) for u, v in self.following.items()},
+        }
+
+    def metrics(self) -> dict[str, Any]:
+        """Posts, follow edges, accounts with followers."""
+        return {
+            "posts": len(self.posts),
+            "follow_edges": sum(len(v) for v in self.following.values()),
+            "followed_accounts": sum(1 for v in self.followers.values() if v),
+        }
+
+
+GAME = GameSpec(
+    name="social_media",
+    section=SocialSection,
+    factory="gamemaster.social_media:SocialMediaGameMaster",
+    description="A microblogging platform with feeds and follow recommendations (Orlando et al. 2025).",
+    statistics="engine.network.social:run_statistics",
+    exports="engine.network.social:export_graphs",
+)
