@@ -126,6 +126,8 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
     _print_summary(result.summary, result.status)
+    if "statistics_error" in result.summary:
+        print(f"socium: warning: {result.summary['statistics_error']}", file=sys.stderr)
     table = result.stats.get("summary_table")
     if table:
         _print_table(table)

@@ -179,6 +179,9 @@ class ActivityConfig(Strict):
     rate_sigma: float = Field(
         0.0, ge=0, le=5, description="Lognormal sigma of per-agent rates (0: all equal)."
     )
+    scale: float = Field(
+        1.0, ge=0, description="Factor on every agent's rate (persona files' rates included)."
+    )
 
 
 class PersonaConfig(Strict):
@@ -244,13 +247,22 @@ class GameSpec:
     exports: str | None = None  # "module:function(events, section, agents, folder) -> paths"
 
 
+def game_names() -> list[str]:
+    """Names registered under the ``socium.games`` entry point group (nothing imported)."""
+    return sorted({point.name for point in entry_points(group="socium.games")})
+
+
+def game_spec(name: str) -> GameSpec:
+    """Load the one registered game master called ``name`` (KeyError if none)."""
+    for point in entry_points(group="socium.games", name=name):
+        spec: GameSpec = point.load()
+        return spec
+    raise KeyError(name)
+
+
 def registered_games() -> dict[str, GameSpec]:
-    """Game masters registered under the ``socium.games`` entry point group."""
-    games = {}
-    for point in entry_points(group="socium.games"):
-        spec = point.load()
-        games[spec.name] = spec
-    return games
+    """Every registered game master, loaded (for the JSON Schema)."""
+    return {name: game_spec(name) for name in game_names()}
 
 
 @dataclass(frozen=True)
@@ -320,10 +332,10 @@ def parse_scenario(text: str, path: Path, overrides: Sequence[str] = ()) -> Load
     game_section: BaseModel | None = None
     game_data = data.get("game")
     if isinstance(game_data, dict) and isinstance(game_data.get("type"), str):
-        games = registered_games()
-        spec = games.get(game_data["type"])
+        names = game_names()
+        spec = game_spec(game_data["type"]) if game_data["type"] in names else None
         if spec is None:
-            hint = _did_you_mean(game_data["type"], games)
+            hint = _did_you_mean(game_data["type"], names)
             line = lines.get(("game", "type"), 1)
             problems.append(f"{path}:{line}: game.type: unknown game{hint}")
         else:

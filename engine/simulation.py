@@ -27,7 +27,7 @@ from engine.kernel import Activation, Every, Kernel, Poisson, Schedule, Window, 
 from engine.models import LanguageModel, build_model
 from engine.personas import load_population
 from engine.rng import RunSeeds
-from engine.scenario import LoadedScenario, registered_games
+from engine.scenario import LoadedScenario, game_spec
 from engine.store import RunStore
 from engine.types import Action, ActionSpace, Event, ModelError, Observation, Persona, ScenarioError
 
@@ -144,7 +144,7 @@ class Simulation:
                 capacity=memory.capacity,
                 index=memory.index,
             )
-        factory = _load(registered_games()[loaded.game_type].factory)
+        factory = _load(game_spec(loaded.game_type).factory)
         self.gm = factory(
             loaded.game,
             model=self.model,
@@ -222,7 +222,8 @@ class Simulation:
                 period = persona.activity.get("period", activity.period or 3600.0)
                 schedule = Every(float(period), float(persona.activity.get("offset", 0.0)))
             else:
-                schedule = Poisson(float(persona.activity.get("rate", rates[i])), profile)
+                rate = float(persona.activity.get("rate", rates[i])) * activity.scale
+                schedule = Poisson(rate, profile)
             self.kernel.add_agent(
                 persona.name, schedule, self.seeds.generator("agent", 10_000_000 + i)
             )
@@ -268,6 +269,7 @@ class Simulation:
         status = "failed"
         error: str | None = None
         stats: dict[str, Any] = {}
+        stats_error: str | None = None
         try:
             finished = await self.kernel.run(
                 until, self.decide, self.resolve, should_stop=lambda: self.stop_requested
@@ -275,7 +277,12 @@ class Simulation:
             status = "finished" if finished else "interrupted"
             if finished:
                 self._commit_final(until)
-            stats = self.write_statistics()
+            try:
+                stats = self.write_statistics()
+            except Exception as err:  # the run itself is complete and stored; say so
+                stats_error = (
+                    f"statistics failed ({type(err).__name__}: {err}); the events are intact"
+                )
         except ModelError as err:
             error = str(err)
             raise
@@ -283,6 +290,8 @@ class Simulation:
             summary = self.summary(time.perf_counter() - started)
             if error:
                 summary["error"] = error
+            if stats_error:
+                summary["statistics_error"] = stats_error
             self.store.finish(status, summary)
             self.store.close()
             await self.model.aclose()
@@ -298,7 +307,7 @@ class Simulation:
         Writes ``stats.json`` in the run folder and the ``stats`` table, and the game's
         exports (graph files) when it declares some.
         """
-        spec = registered_games()[self.loaded.game_type]
+        spec = game_spec(self.loaded.game_type)
         events, agents = self.store.events(), self.store.agents()
         section = self.loaded.game.model_dump()
         stats: dict[str, Any] = {}

@@ -263,8 +263,7 @@ def rewire(G: nx.DiGraph, *, swaps_per_edge: float = 10.0, seed: int | None = No
         H.add_edges_from(edges)
         return H
     present = set(edges)
-    for _ in range(int(swaps_per_edge * len(edges))):
-        i, j = rng.integers(0, len(edges), 2)
+    for i, j in rng.integers(0, len(edges), size=(int(swaps_per_edge * len(edges)), 2)).tolist():
         (a, b), (c, d) = edges[i], edges[j]
         if a == d or c == b or (a, d) in present or (c, b) in present or i == j:
             continue
