@@ -462,4 +462,5 @@ GAME = GameSpec(
     factory="gamemaster.donor_game:DonorGameMaster",
     description="Iterated Donor Game with reputation traces and generations (Vallinder & Hughes 2024).",
     statistics="engine.network.cooperation:run_statistics",
+    exports="engine.network.cooperation:export_graphs",
 )

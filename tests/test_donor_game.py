@@ -117,6 +117,11 @@ def test_a_fixed_fraction_population_ends_with_the_hand_computed_resources(
     assert sorted(end["resources"].values()) == pytest.approx(sorted([a] * 6 + [b] * 6))
     assert summary["actions"] == 12 + 12 * 6  # 12 strategies, 72 donations
     assert summary["model_calls"] == summary["actions"]  # one call per decision
+    graph = summary["stats"]["donation_graph"]
+    # each A-B pair meets twice with roles swapped: 72 distinct directed pairs; at f = 1
+    # half B is empty when it donates in round 7, so those 6 gifts are 0 and add no edge
+    assert graph["edges"] == {0.0: 0, 0.5: 72, 1.0: 66}[f]
+    assert (tmp_path / "run" / "donation_graph.graphml").exists()
     efficiency = summary["stats"]["per_generation"][0]["efficiency"]
     assert efficiency == pytest.approx(6 * (a + b) / ceiling(12))
     if f == 1.0:
@@ -252,3 +257,51 @@ def test_quick_donor_game_runs_on_the_embedded_model(tmp_path: Path) -> None:
     table = result.stats["per_generation"]
     assert len(table) == 1 and table[0]["resources_mean"] is not None
     assert result.summary["decision_calls_per_action"] >= 1
+
+
+def test_reciprocity_and_second_order_on_hand_built_rows() -> None:
+    from engine.network.cooperation import reciprocity, second_order
+
+    def row(round_: int, donor: str, recipient: str, fraction: float) -> dict:  # type: ignore[type-arg]
+        return {
+            "generation": 1,
+            "game": 1,
+            "round": round_,
+            "donor": donor,
+            "recipient": recipient,
+            "kind": "donation",
+            "amount": fraction,
+            "fraction": fraction,
+            "parse": "ok",
+        }
+
+    # round 1: a, b, c give 0.2, 0.6, 1.0; round 2: d, e, f answer with 0.1 + 0.5 x
+    rows = [
+        row(1, "a", "s", 0.2),
+        row(1, "b", "s", 0.6),
+        row(1, "c", "t", 1.0),
+        row(2, "d", "a", 0.2),
+        row(2, "e", "b", 0.4),
+        row(2, "f", "c", 0.6),
+    ]
+    result = reciprocity(rows)
+    assert (
+        result["n"] == 3
+        and result["slope"] == pytest.approx(0.5)
+        and result["r"] == pytest.approx(1.0)
+    )
+    # second order: s was generous (0.9) and t stingy (0.1) in round 0; a and b helped s,
+    # c helped t. Gifts to a or b: d 0.2, e 0.4 (round 2), g 0.7 (round 3); to c: f 0.6, h 0.3.
+    rows += [
+        row(0, "s", "x", 0.9),
+        row(0, "t", "x", 0.1),
+        row(3, "g", "a", 0.7),
+        row(3, "h", "c", 0.3),
+    ]
+    second = second_order(rows)
+    assert second["to_those_who_helped_generous"] == pytest.approx((0.2 + 0.4 + 0.7) / 3)
+    assert second["to_those_who_helped_stingy"] == pytest.approx((0.6 + 0.3) / 2)
+    assert (second["n_to_those_who_helped_generous"], second["n_to_those_who_helped_stingy"]) == (
+        3,
+        2,
+    )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import networkx as nx
@@ -117,11 +118,11 @@ def reciprocity(rows: Sequence[Mapping[str, Any]]) -> dict[str, float | int | No
     """OLS slope (and correlation) of a donor's fraction on its recipient's last fraction."""
     previous = _last_given(rows)
     pairs = [(p["fraction"], rows[i]["fraction"]) for i, p in previous.items() if p is not None]
-    if len(pairs) < 3 or len({x for x, _ in pairs}) < 2:
+    x, y = np.array(pairs).T if pairs else (np.zeros(0), np.zeros(0))
+    if len(pairs) < 3 or x.var() < 1e-12:  # no variation in what recipients gave: no slope
         return {"slope": None, "r": None, "n": len(pairs)}
-    x, y = np.array(pairs).T
-    slope = float(np.polyfit(x, y, 1)[0])
-    r = float(np.corrcoef(x, y)[0, 1]) if y.std() > 0 else None
+    slope = float(np.cov(x, y, bias=True)[0, 1] / x.var())
+    r = float(np.corrcoef(x, y)[0, 1]) if y.var() > 1e-12 else None
     return {"slope": slope, "r": r, "n": len(pairs)}
 
 
@@ -238,6 +239,41 @@ def donation_graph(events: Iterable[Event]) -> nx.DiGraph:
     return graph
 
 
+def donation_graph_statistics(events: Sequence[Event]) -> dict[str, Any]:
+    """Friendship-paradox statistics of the donation-flow graph (donor -> recipient).
+
+    "Friends" are the agents one gave to: does a donor's set of beneficiaries receive
+    more (in-degree, units received) than the donor does?
+    """
+    from engine.network import paradox
+
+    graph = donation_graph(events)
+    received = {
+        n: float(sum(d["weight"] for _, _, d in graph.in_edges(n, data=True))) for n in graph
+    }
+    return {
+        "nodes": graph.number_of_nodes(),
+        "edges": graph.number_of_edges(),
+        "feld_in": paradox.feld_paradox(graph, "in").as_dict(),
+        "individual": paradox.four_variants(graph),
+        "units_received": paradox.individual_paradox(graph, received, "out").as_dict(),
+    }
+
+
+def export_graphs(
+    events: Sequence[Event], section: Mapping[str, Any], agents: Mapping[str, Any], folder: Path
+) -> list[Path]:
+    """Write the donation-flow graph (GraphML, GEXF) with image scores as node attributes."""
+    graph = donation_graph(events)
+    scores = image_scores(events)
+    for node in graph:
+        graph.nodes[node]["image_score"] = scores.get(node, 0.0)
+    paths = [folder / "donation_graph.graphml", folder / "donation_graph.gexf"]
+    nx.write_graphml(graph, paths[0])
+    nx.write_gexf(graph, paths[1])
+    return paths
+
+
 def image_scores(events: Iterable[Event]) -> dict[str, float]:
     """Image score per agent (Nowak & Sigmund 1998).
 
@@ -281,6 +317,7 @@ def run_statistics(
         else (means[0] if means else None),
         "generation1_donation_fraction": fractions[0] if fractions else None,
         "image_scores": image_scores(events),
+        "donation_graph": donation_graph_statistics(events),
         "summary_table": {
             "columns": [
                 "generation",
