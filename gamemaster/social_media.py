@@ -116,69 +116,107 @@ class SocialMediaGameMaster(GameMaster):
         self.posts: list[Post] = []
         self.following: dict[str, set[str]] = {u: set() for u in self.users}
         self.followers: dict[str, set[str]] = {u: set() for u in self.users}
-        self.post_vectors: list[np.ndarray] = []
         self.user_sum: np.ndarray | None = None  # per user: persona vector + own post vectors
+        self._users_normed: np.ndarray | None = None
+        self._post_vectors = np.zeros((0, 0), np.float32)
+        self._embedded = 0
+        self._follower_counts = np.zeros(len(self.users))
+        self._version = 0  # bumped by every resolve: caches are per (window start, version)
+        self._cache_key: tuple[float, int] | None = None
+        self._pool: list[Post] = []
+        self._pool_vectors = np.zeros((0, 0), np.float32)
+        self._by_popularity: list[Post] = []
         self._suggested: dict[str, tuple[str, ...]] = {}
         self._feeds: dict[str, tuple[int, ...]] = {}
 
-    # -- embeddings (one batch per window) -------------------------------------------------
-    def _embed_pending(self) -> None:
-        if self.embedder is None:
-            return
-        if self.user_sum is None:
-            texts = [self.agents[u].render() for u in self.users]
-            self.user_sum = np.array(self.embedder.embed(texts), dtype=np.float32)
-        pending = self.posts[len(self.post_vectors) :]
-        if pending:
-            vectors = self.embedder.embed([p.text for p in pending])
-            for post, vector in zip(pending, vectors, strict=True):
-                self.post_vectors.append(vector)
-                if post.kind != "repost":
-                    self.user_sum[self.index[post.author]] += vector
+    # -- embeddings and per-window caches ------------------------------------------------
+    def _refresh(self, t: float) -> None:
+        """Embed new posts (one batch) and rebuild what a window's observations share.
 
-    def _user_vectors(self) -> np.ndarray:
-        assert self.user_sum is not None
-        norms = np.linalg.norm(self.user_sum, axis=1, keepdims=True)
-        return self.user_sum / np.where(norms == 0, 1, norms)
+        That is: normalized user vectors, the recent-post pool, its vectors, popularity.
+        """
+        key = (t, self._version)
+        if self._cache_key == key:
+            return
+        section: SocialSection = self.section
+        if self.embedder is not None:
+            if self.user_sum is None:
+                texts = [self.agents[u].render() for u in self.users]
+                self.user_sum = np.array(self.embedder.embed(texts), dtype=np.float32)
+            pending = self.posts[self._embedded :]
+            if pending:
+                vectors = np.asarray(
+                    self.embedder.embed([p.text for p in pending]), dtype=np.float32
+                )
+                self._grow_vectors(vectors)
+                for post, vector in zip(pending, vectors, strict=True):
+                    if post.kind != "repost":
+                        self.user_sum[self.index[post.author]] += vector
+                self._embedded = len(self.posts)
+            norms = np.linalg.norm(self.user_sum, axis=1, keepdims=True)
+            self._users_normed = self.user_sum / np.where(norms == 0, 1, norms)
+        self._pool = self.posts[-section.recent_posts :]
+        self._pool_vectors = self._post_vectors[len(self.posts) - len(self._pool) : len(self.posts)]
+        half_life = section.popularity_half_life
+        popularity = np.array(
+            [(p.likes + p.reposts) * 0.5 ** ((t - p.t) / half_life) for p in self._pool]
+        )
+        ids = np.array([p.id for p in self._pool])
+        self._by_popularity = (
+            [self._pool[i] for i in np.lexsort((-ids, -popularity))] if self._pool else []
+        )
+        self._cache_key = key
+
+    def _grow_vectors(self, vectors: np.ndarray) -> None:
+        needed = self._embedded + len(vectors)
+        if needed > len(self._post_vectors):
+            grown = np.zeros(
+                (max(needed, 2 * len(self._post_vectors), 1024), vectors.shape[1]), np.float32
+            )
+            if self._embedded:
+                grown[: self._embedded] = self._post_vectors[: self._embedded]
+            self._post_vectors = grown
+        self._post_vectors[self._embedded : needed] = vectors
 
     # -- recommendation and feeds ------------------------------------------------------
     def suggest(self, agent: str) -> tuple[str, ...]:
         """Accounts to suggest to ``agent`` (not itself, not already followed)."""
         section: SocialSection = self.section
-        excluded = self.following[agent] | {agent}
-        candidates = [u for u in self.users if u not in excluded]
-        if not candidates:
+        excluded = np.array(
+            [self.index[u] for u in (*self.following[agent], agent)], dtype=np.int64
+        )
+        available = len(self.users) - len(excluded)
+        if available <= 0:
             return ()
-        n = min(section.suggestions, len(candidates))
+        n = min(section.suggestions, available)
         kind = section.recommender
-        if kind == "similarity" and self.user_sum is not None:
-            vectors = self._user_vectors()
-            indexes = np.array([self.index[u] for u in candidates])
-            scores = vectors[indexes] @ vectors[self.index[agent]]
-            order = np.lexsort((indexes, -scores))[:n]
-            return tuple(candidates[i] for i in order)
+        if kind == "similarity" and self._users_normed is not None:
+            scores = self._users_normed @ self._users_normed[self.index[agent]]
+            scores[excluded] = -np.inf
+            top = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
+            top = top[np.lexsort((top, -scores[top]))]
+            return tuple(self.users[i] for i in top)
         if kind == "common_neighbors":
             mine = self.following[agent] | self.followers[agent]
-            scores = np.array(
+            candidates = [u for u in self.users if u != agent and u not in self.following[agent]]
+            common = np.array(
                 [
                     len(mine & (self.following[u] | self.followers[u])) + self.rng.random() * 0.5
                     for u in candidates
                 ]
             )
-            return tuple(candidates[i] for i in np.argsort(-scores, kind="stable")[:n])
-        if kind == "preferential":
-            weights = np.array([len(self.followers[u]) + 1.0 for u in candidates])
-            chosen = self.rng.choice(
-                len(candidates), size=n, replace=False, p=weights / weights.sum()
-            )
-            return tuple(candidates[i] for i in chosen)
-        chosen = self.rng.choice(len(candidates), size=n, replace=False)
-        return tuple(candidates[i] for i in chosen)
+            return tuple(candidates[i] for i in np.argsort(-common, kind="stable")[:n])
+        weights = (
+            self._follower_counts + 1.0 if kind == "preferential" else np.ones(len(self.users))
+        )
+        weights[excluded] = 0.0
+        chosen = self.rng.choice(len(self.users), size=n, replace=False, p=weights / weights.sum())
+        return tuple(self.users[i] for i in chosen)
 
     def feed(self, agent: str, t: float) -> tuple[int, ...]:
         """Post ids for ``agent``'s feed (see the module docstring)."""
         section: SocialSection = self.section
-        pool = [p for p in self.posts[-section.recent_posts :] if p.author != agent]
+        pool = self._pool
         if not pool or section.feed_size == 0:
             return ()
         size = min(section.feed_size, len(pool))
@@ -189,53 +227,49 @@ class SocialMediaGameMaster(GameMaster):
             for post in ranked:
                 if count <= 0:
                     return
-                if post.id not in chosen:
+                if post.author != agent and post.id not in chosen:
                     chosen.append(post.id)
                     count -= 1
 
         sources = {
-            "chronological": self._by_time,
-            "popularity": self._by_popularity,
-            "similarity": self._by_similarity,
+            "chronological": self._chronological,
+            "popularity": self._popular,
+            "similarity": self._similar,
         }
         if section.feed == "mixture":
             weights = section.mix.model_dump()
             total = sum(weights.values()) or 1.0
             for name, weight in weights.items():
-                take(sources[name](agent, pool, t), round((size - explore) * weight / total))
+                take(sources[name](agent), round((size - explore) * weight / total))
         else:
-            take(sources[section.feed](agent, pool, t), size)
-        rest = [p for p in pool if p.id not in chosen]
-        if rest and len(chosen) < size:
-            picks = self.rng.choice(
-                len(rest), size=min(size - len(chosen), len(rest)), replace=False
-            )
-            take([rest[i] for i in sorted(picks)], size - len(chosen))
+            take(sources[section.feed](agent), size)
+        if len(chosen) < size:  # exploration and any shortfall: random recent posts
+            rest = [p for p in pool if p.author != agent and p.id not in chosen]
+            if rest:
+                picks = self.rng.choice(
+                    len(rest), size=min(size - len(chosen), len(rest)), replace=False
+                )
+                take([rest[i] for i in sorted(picks)], size - len(chosen))
         return tuple(chosen)
 
-    def _by_time(self, agent: str, pool: Sequence[Post], t: float) -> list[Post]:
+    def _chronological(self, agent: str) -> list[Post]:
         followed = self.following[agent]
-        return [p for p in reversed(pool) if p.author in followed]
+        return [p for p in reversed(self._pool) if p.author in followed]
 
-    def _by_popularity(self, agent: str, pool: Sequence[Post], t: float) -> list[Post]:
-        half_life = self.section.popularity_half_life
-        score = [(p.likes + p.reposts) * 0.5 ** ((t - p.t) / half_life) for p in pool]
-        return [pool[i] for i in np.lexsort((np.array([-p.id for p in pool]), -np.array(score)))]
+    def _popular(self, agent: str) -> list[Post]:
+        return self._by_popularity
 
-    def _by_similarity(self, agent: str, pool: Sequence[Post], t: float) -> list[Post]:
-        if self.user_sum is None or not self.post_vectors:
+    def _similar(self, agent: str) -> list[Post]:
+        if self._users_normed is None or not len(self._pool_vectors):
             return []
-        embedded = [p for p in pool if p.id < len(self.post_vectors)]
-        if not embedded:
-            return []
-        me = self._user_vectors()[self.index[agent]]
-        scores = np.array([self.post_vectors[p.id] for p in embedded]) @ me
-        return [embedded[i] for i in np.lexsort((np.array([-p.id for p in embedded]), -scores))]
+        scores = self._pool_vectors @ self._users_normed[self.index[agent]]
+        order = np.lexsort((-np.arange(len(scores)), -scores))[: 4 * self.section.feed_size + 4]
+        return [self._pool[i] for i in order]
 
     # -- the agent's view --------------------------------------------------------------
     def observe(self, agent: str, t: float, context: Mapping[str, Any]) -> Observation:
         """The agent's counts, its feed (texts quoted) and suggested accounts."""
-        self._embed_pending()
+        self._refresh(t)
         self._feeds[agent] = self.feed(agent, t)
         self._suggested[agent] = self.suggest(agent) if self.section.follow_step else ()
         lines = [
@@ -313,6 +347,7 @@ class SocialMediaGameMaster(GameMaster):
         self, agent: str, action: Action, t: float, context: Mapping[str, Any]
     ) -> list[Event]:
         """Apply the action and the follow step against the current platform state."""
+        self._version += 1
         space = self.action_space(agent, t, context)
         reason = check_args(action, space)
         if reason is not None:
@@ -365,6 +400,7 @@ class SocialMediaGameMaster(GameMaster):
             user = str(args["user"])
             self.following[agent].discard(user)
             self.followers[user].discard(agent)
+            self._follower_counts[self.index[user]] -= 1
             return [Event(t, "unfollow", agent, user, {}, (agent, user))]
         return [Event(t, "do_nothing", agent, None, {}, (agent,))]
 
@@ -373,6 +409,7 @@ class SocialMediaGameMaster(GameMaster):
             return []
         self.following[agent].add(user)
         self.followers[user].add(agent)
+        self._follower_counts[self.index[user]] += 1
         return [Event(t, "follow", agent, user, {}, (agent, user))]
 
     def _audience(self, agent: str, target: str | None) -> tuple[str, ...]:
