@@ -52,18 +52,34 @@ class HashingEmbedder:
     def __init__(self, dim: int = 384) -> None:
         self.dim = dim
         self.calls = 0
+        self._buckets: dict[str, int] = {}  # token -> signed bucket: +/-(bucket + 1)
+
+    def _bucket(self, token: str) -> int:
+        bucket = self._buckets.get(token)
+        if bucket is None:
+            digest = int.from_bytes(hashlib.blake2b(token.encode(), digest_size=8).digest(), "big")
+            bucket = (digest % self.dim + 1) * (1 if (digest >> 32) & 1 else -1)
+            if len(self._buckets) < 2_000_000:
+                self._buckets[token] = bucket
+        return bucket
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Hash each text's words (and adjacent pairs) into ``dim`` signed buckets."""
         self.calls += 1
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        rows: list[int] = []
+        buckets: list[int] = []
         for row, text in enumerate(texts):
             words = _WORD.findall(text.lower())
             for token in words + [a + " " + b for a, b in itertools.pairwise(words)]:
-                digest = int.from_bytes(
-                    hashlib.blake2b(token.encode(), digest_size=8).digest(), "big"
-                )
-                out[row, digest % self.dim] += 1.0 if (digest >> 32) & 1 else -1.0
+                rows.append(row)
+                buckets.append(self._bucket(token))
+        signed = np.array(buckets, dtype=np.int64)
+        np.add.at(
+            out,
+            (np.array(rows, dtype=np.int64), np.abs(signed) - 1),
+            np.sign(signed).astype(np.float32),
+        )
         return _normalize(out)
 
 

@@ -109,7 +109,7 @@ class Simulation:
         overrides: Sequence[str] = (),
         model: LanguageModel | None = None,
         observers: Sequence[WindowObserver] = (),
-        snapshot_every: int = 1,
+        snapshot_every: int = 10,
     ) -> None:
         from agents.agent import Agent, AgentSettings
         from agents.embedders import build_embedder

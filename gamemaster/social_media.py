@@ -126,6 +126,7 @@ class SocialMediaGameMaster(GameMaster):
         self._pool: list[Post] = []
         self._pool_vectors = np.zeros((0, 0), np.float32)
         self._by_popularity: list[Post] = []
+        self._recent_by_author: dict[str, list[int]] = {}  # the last posts of each author
         self._suggested: dict[str, tuple[str, ...]] = {}
         self._feeds: dict[str, tuple[int, ...]] = {}
 
@@ -244,17 +245,19 @@ class SocialMediaGameMaster(GameMaster):
         else:
             take(sources[section.feed](agent), size)
         if len(chosen) < size:  # exploration and any shortfall: random recent posts
-            rest = [p for p in pool if p.author != agent and p.id not in chosen]
-            if rest:
-                picks = self.rng.choice(
-                    len(rest), size=min(size - len(chosen), len(rest)), replace=False
-                )
-                take([rest[i] for i in sorted(picks)], size - len(chosen))
+            order = self.rng.permutation(len(pool))
+            take([pool[i] for i in order[: 4 * size + len(chosen)]], size - len(chosen))
         return tuple(chosen)
 
     def _chronological(self, agent: str) -> list[Post]:
-        followed = self.following[agent]
-        return [p for p in reversed(self._pool) if p.author in followed]
+        first = self._pool[0].id if self._pool else 0
+        ids = [
+            i
+            for user in self.following[agent]
+            for i in self._recent_by_author.get(user, ())
+            if i >= first
+        ]
+        return [self.posts[i] for i in sorted(ids, reverse=True)]
 
     def _popular(self, agent: str) -> list[Post]:
         return self._by_popularity
@@ -362,7 +365,7 @@ class SocialMediaGameMaster(GameMaster):
         if name in ("post", "reply"):
             parent = int(args["post_id"]) if name == "reply" else None
             post = Post(len(self.posts), agent, t, str(args["text"]).strip(), name, parent)
-            self.posts.append(post)
+            self._add(post)
             target = None
             if parent is not None:
                 self.posts[parent].replies.append(post.id)
@@ -384,7 +387,7 @@ class SocialMediaGameMaster(GameMaster):
             payload: dict[str, Any] = {"post_id": original.id}
             if name == "repost":
                 copy = Post(len(self.posts), agent, t, original.text, "repost", original.id)
-                self.posts.append(copy)
+                self._add(copy)
                 original.reposts += 1
                 payload = {"post_id": copy.id, "original": original.id}
             else:
@@ -403,6 +406,12 @@ class SocialMediaGameMaster(GameMaster):
             self._follower_counts[self.index[user]] -= 1
             return [Event(t, "unfollow", agent, user, {}, (agent, user))]
         return [Event(t, "do_nothing", agent, None, {}, (agent,))]
+
+    def _add(self, post: Post) -> None:
+        self.posts.append(post)
+        recent = self._recent_by_author.setdefault(post.author, [])
+        recent.append(post.id)
+        del recent[: -self.section.feed_size - 1]
 
     def _follow(self, agent: str, user: str, t: float) -> list[Event]:
         if user == agent or user in self.following[agent] or user not in self.following:

@@ -132,3 +132,15 @@ def test_graphs_from_events_follow_unfollow_and_time() -> None:
     assert list(final.follow.edges) == [("c", "b")]
     assert final.interactions["a"]["b"]["weight"] == 1
     assert final.follow["c"]["b"]["created"] == 40.0
+
+
+def test_vectorized_assortativity_and_knn_match_networkx() -> None:
+    G = nx.DiGraph(nx.gnp_random_graph(120, 0.05, seed=4, directed=True))
+    ours = paradox.assortativity(G)
+    for x in ("in", "out"):
+        for y in ("in", "out"):
+            assert ours[f"{x}_{y}"] == pytest.approx(
+                nx.degree_assortativity_coefficient(G, x=x, y=y)
+            )
+    reference = nx.average_degree_connectivity(G, source="out", target="in")
+    assert paradox.knn(G) == pytest.approx({int(k): v for k, v in reference.items() if k > 0})

@@ -9,6 +9,7 @@ on a worker thread (never on the event loop), one at a time per loaded model.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import hashlib
 import os
 import threading
@@ -44,7 +45,11 @@ def _load(path: str, n_ctx: int, n_threads: int) -> Any:
         from llama_cpp import Llama
     except ImportError:
         raise ModelError("llama-cpp-python is not installed: pip install 'socium[local]'") from None
-    return Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, verbose=False, seed=0)
+    llama = Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, verbose=False, seed=0)
+    # Free it before interpreter teardown; llama.cpp's own finalizer fails once its
+    # module globals are gone ("'NoneType' object is not callable" at exit).
+    atexit.register(llama.close)
+    return llama
 
 
 @lru_cache(maxsize=8)

@@ -109,6 +109,32 @@ def _values(G: nx.DiGraph, attribute: Attribute) -> dict[Hashable, float]:
     return {n: float(attribute.get(n, 0.0)) for n in G}
 
 
+def _edge_arrays(G: nx.DiGraph) -> tuple[list[Hashable], np.ndarray, np.ndarray]:
+    """Nodes and the edges as index arrays (source, target)."""
+    nodes = list(G)
+    index = {node: i for i, node in enumerate(nodes)}
+    edges = np.array([(index[u], index[v]) for u, v in G.edges], dtype=np.int64).reshape(-1, 2)
+    return nodes, edges[:, 0], edges[:, 1]
+
+
+def _neighbor_summaries(
+    rows: np.ndarray, values: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row (node): neighbour count, mean and median of ``values`` (vectorized)."""
+    counts = np.bincount(rows, minlength=n)
+    sums = np.bincount(rows, weights=values, minlength=n)
+    means = np.divide(sums, counts, out=np.zeros(n), where=counts > 0)
+    order = np.lexsort((values, rows))  # sorted by row, then value
+    sorted_values = values[order]
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    medians = np.zeros(n)
+    has = counts > 0
+    low = offsets[has] + (counts[has] - 1) // 2
+    high = offsets[has] + counts[has] // 2
+    medians[has] = (sorted_values[low] + sorted_values[high]) / 2
+    return counts, means, medians
+
+
 def paradox_indicators(
     G: nx.DiGraph,
     attribute: Attribute = "in_degree",
@@ -120,22 +146,23 @@ def paradox_indicators(
 
     Nodes without neighbours (after ``edge_filter``) are left out: they never count.
     """
+    nodes, sources, targets = _edge_arrays(G)
+    if edge_filter is not None and len(sources):
+        keep = np.fromiter(
+            (
+                edge_filter(nodes[u], nodes[v])
+                for u, v in zip(sources.tolist(), targets.tolist(), strict=True)
+            ),
+            dtype=bool,
+            count=len(sources),
+        )
+        sources, targets = sources[keep], targets[keep]
     values = _values(G, attribute)
-    out: dict[Hashable, tuple[bool, bool]] = {}
-    for node in G:
-        adjacent = G.successors(node) if neighbors == "out" else G.predecessors(node)
-        if edge_filter is not None:
-            adjacent = (
-                m
-                for m in adjacent
-                if (edge_filter(node, m) if neighbors == "out" else edge_filter(m, node))
-            )
-        others = [values[m] for m in adjacent]
-        if not others:
-            continue
-        own = values[node]
-        out[node] = (own < float(np.mean(others)), own < float(np.median(others)))
-    return out
+    own = np.array([values[node] for node in nodes], dtype=float)
+    rows, cols = (sources, targets) if neighbors == "out" else (targets, sources)
+    counts, means, medians = _neighbor_summaries(rows, own[cols], len(nodes))
+    below_mean, below_median = own < means, own < medians
+    return {nodes[i]: (bool(below_mean[i]), bool(below_median[i])) for i in np.nonzero(counts)[0]}
 
 
 def individual_paradox(
@@ -223,30 +250,45 @@ def tie_strength_paradox(
 
 def hierarchy(G: nx.DiGraph, attribute: Attribute) -> float | None:
     """Share of follow edges ``u -> v`` that point to an account with a higher value."""
-    values = _values(G, attribute)
-    edges = list(G.edges)
-    if not edges:
+    nodes, sources, targets = _edge_arrays(G)
+    if not len(sources):
         return None
-    return float(np.mean([values[v] > values[u] for u, v in edges]))
+    values = _values(G, attribute)
+    own = np.array([values[node] for node in nodes], dtype=float)
+    return float(np.mean(own[targets] > own[sources]))
 
 
 def assortativity(G: nx.DiGraph) -> dict[str, float | None]:
-    """Degree assortativity of the four directed pairings (Newman [5]_)."""
+    """Degree assortativity of the four directed pairings (Newman [5]_).
+
+    The Pearson correlation, over edges ``u -> v``, of u's x-degree with v's y-degree
+    (as ``networkx.degree_assortativity_coefficient(G, x, y)``).
+    """
+    nodes, sources, targets = _edge_arrays(G)
+    k = {
+        "in": np.array([d for _, d in G.in_degree(nodes)], float),
+        "out": np.array([d for _, d in G.out_degree(nodes)], float),
+    }
     out: dict[str, float | None] = {}
     for x in ("in", "out"):
         for y in ("in", "out"):
-            try:
-                value = nx.degree_assortativity_coefficient(G, x=x, y=y)
-            except (ValueError, ZeroDivisionError):
-                value = float("nan")
-            out[f"{x}_{y}"] = None if value is None or not np.isfinite(value) else float(value)
+            a, b = k[x][sources], k[y][targets]
+            ok = len(a) > 1 and a.std() > 0 and b.std() > 0
+            out[f"{x}_{y}"] = float(np.corrcoef(a, b)[0, 1]) if ok else None
     return out
 
 
 def knn(G: nx.DiGraph) -> dict[int, float]:
     """k_nn(k): mean in-degree of the accounts followed by nodes of out-degree k."""
-    table = nx.average_degree_connectivity(G, source="out", target="in")
-    return {int(k): float(v) for k, v in sorted(table.items())}
+    nodes, sources, targets = _edge_arrays(G)
+    if not len(sources):
+        return {}
+    k_in = np.array([d for _, d in G.in_degree(nodes)], float)
+    counts, means, _ = _neighbor_summaries(sources, k_in[targets], len(nodes))
+    has = counts > 0
+    by_k_sum = np.bincount(counts[has], weights=means[has])
+    by_k_n = np.bincount(counts[has])
+    return {int(k): float(by_k_sum[k] / by_k_n[k]) for k in np.nonzero(by_k_n)[0]}
 
 
 def rewire(G: nx.DiGraph, *, swaps_per_edge: float = 10.0, seed: int | None = None) -> nx.DiGraph:
