@@ -142,6 +142,7 @@ class DonorGameMaster(GameMaster):
         self.history: list[dict[str, Any]] = []  # donations of the current game, in order
         self.pairs: dict[str, str] = {}  # donor -> recipient in the current round
         self.last_scores: dict[str, float] = {}
+        self.finished_generations: list[float] = []  # mean final resources of each generation
 
     # -- turns ------------------------------------------------------------------------
     def turns(self) -> TurnDriver:
@@ -192,6 +193,7 @@ class DonorGameMaster(GameMaster):
         ranked = sorted(self.alive, key=lambda a: (-self.resources[a], tiebreak[a]))
         survivors = ranked[:keep]
         self.last_scores = {name: self.resources[name] for name in survivors}
+        self.finished_generations.append(sum(self.resources.values()) / len(self.resources))
         newcomers = []
         for j in range(len(self.alive) - keep):
             name = f"{self.generation + 1}_{j + 1}"
@@ -449,10 +451,10 @@ class DonorGameMaster(GameMaster):
         )
 
     def metrics(self) -> dict[str, Any]:
-        """Resources now and the generation reached."""
+        """Generations played and the mean final resources of each."""
         return {
-            "generation": self.generation,
-            "mean_resources": sum(self.resources.values()) / len(self.resources),
+            "generations_played": len(self.finished_generations),
+            "mean_final_resources": [round(x, 3) for x in self.finished_generations],
         }
 
 
