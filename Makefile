@@ -1,7 +1,7 @@
 # The two set-up commands of the README:
 #   make demo   installs everything and runs the bundled scenario on the embedded models
 #   make test   installs the test dependencies and runs the test suite
-SCENARIO ?= scenarios/town_square/scenario.yaml
+SCENARIO ?= scenarios/social_media/quick.yaml
 export CMAKE_ARGS := -DGGML_NATIVE=OFF
 export HF_HUB_OFFLINE := 1
 

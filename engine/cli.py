@@ -1,4 +1,4 @@
-"""The ``socium`` command line: run, validate, schema.
+"""The ``socium`` command line: run, validate, schema, analyze, report, compare, export.
 
 Heavy libraries (torch, faiss, llama.cpp) are imported only by ``run``; ``--help``,
 ``validate`` and ``schema`` stay light. Exit codes: 0 success, 1 run failure (model
@@ -53,6 +53,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     commands.add_parser("schema", help="print the JSON Schema of scenario files (for editors)")
+
+    analyze = commands.add_parser("analyze", help="recompute a run's statistics from its events")
+    analyze.add_argument("run_dir", type=Path)
+    analyze.add_argument("--json", action="store_true", help="print the statistics as JSON")
+    analyze.add_argument(
+        "--at", default=None, metavar="T", help="simulated time (e.g. 12h): graphs as then"
+    )
+
+    report = commands.add_parser("report", help="write a self-contained report.html for a run")
+    report.add_argument("run_dir", type=Path)
+
+    compare = commands.add_parser("compare", help="statistics side by side across runs or a sweep")
+    compare.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR|SWEEP_DIR")
+    compare.add_argument("--json", action="store_true")
+
+    export = commands.add_parser("export", help="export graphs or tables of a run")
+    export.add_argument("run_dir", type=Path)
+    export.add_argument("--format", required=True, choices=["graphml", "gexf", "csv", "parquet"])
+    export.add_argument("--out", type=Path, default=None, help="folder (default: RUN_DIR/export)")
     return parser
 
 
@@ -66,6 +85,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             from engine.scenario import json_schema
 
             print(json.dumps(json_schema(), indent=2))
+            return 0
+        if args.command == "analyze":
+            return _analyze(args)
+        if args.command == "report":
+            from engine.report import write_report
+
+            print(f"report: {write_report(args.run_dir)}")
+            return 0
+        if args.command == "compare":
+            return _compare(args)
+        if args.command == "export":
+            from engine.analysis import load_run
+
+            for path in load_run(args.run_dir).export(args.format, args.out):
+                print(path)
             return 0
         return _run(args)
     except ScenarioError as err:
@@ -89,6 +123,71 @@ def _validate(paths: Sequence[Path], overrides: Sequence[str]) -> int:
             continue
         print(f"{path}: ok ({loaded.game_type}, {loaded.scenario.name})")
     return EXIT_USAGE if failed else 0
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from engine.analysis import load_run
+    from engine.simtime import parse_duration
+
+    run = load_run(args.run_dir)
+    try:
+        at = None if args.at is None else parse_duration(args.at)
+    except ValueError as err:
+        raise ScenarioError(f"--at {args.at}: {err}") from None
+    if at is not None:
+        at += _start_time(run)
+    stats = run.stats(at)
+    target = args.run_dir / ("stats.json" if at is None else f"stats_at_{int(at)}.json")
+    target.write_text(json.dumps(stats, indent=2, default=str), encoding="utf-8")
+    if args.json:
+        print(json.dumps(stats, indent=2, default=str))
+    elif stats.get("summary_table"):
+        _print_table(stats["summary_table"])
+    print(f"statistics: {target}", file=sys.stderr)
+    return 0
+
+
+def _start_time(run: Any) -> float:
+    """The scenario's start on the simulated clock (``--at`` counts from it)."""
+    import yaml
+
+    from engine.simtime import parse_duration
+
+    return parse_duration(yaml.safe_load(run.info["scenario_yaml"]).get("start", 0) or 0)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from engine.analysis import compare
+
+    result = compare(args.runs)
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(result['runs'])} runs")
+    for column in ("measure", "condition", "n", "mean", "se"):
+        table.add_column(column)
+    for measure, comparison in result["measures"].items():
+        for condition, values in comparison["conditions"].items():
+            table.add_row(
+                measure, condition, str(values["n"]), _num(values["mean"]), _num(values["se"])
+            )
+        for test in comparison["mann_whitney"]:
+            table.add_row(
+                measure,
+                f"{test['a']} vs {test['b']}",
+                f"{test['n_a']}/{test['n_b']}",
+                f"U={test['u']:.1f}",
+                f"p={test['p']:.3g}",
+            )
+    Console().print(table)
+    return 0
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
 
 
 def _run(args: argparse.Namespace) -> int:

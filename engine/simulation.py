@@ -295,11 +295,24 @@ class Simulation:
             self.store.finish(status, summary)
             self.store.close()
             await self.model.aclose()
+            self._write_run_card()
         return RunResult(self.folder, status, summary, stats)
 
     def run(self) -> RunResult:
         """Synchronous :meth:`run_async`."""
         return asyncio.run(self.run_async())
+
+    def _write_run_card(self) -> None:
+        """run_card.md/json from the closed store (a card failure never fails the run)."""
+        try:
+            from engine.analysis import load_run
+            from engine.runcard import write_run_card
+
+            write_run_card(load_run(self.folder))
+        except Exception as err:
+            (self.folder / "run_card.md").write_text(
+                f"run card unavailable: {err}\n", encoding="utf-8"
+            )
 
     def write_statistics(self) -> dict[str, Any]:
         """Compute the game's statistics from the STORED events.
@@ -312,7 +325,7 @@ class Simulation:
         section = self.loaded.game.model_dump()
         stats: dict[str, Any] = {}
         if spec.statistics is not None:
-            stats = _load(spec.statistics)(events, section, agents)
+            stats = json.loads(json.dumps(_load(spec.statistics)(events, section, agents), default=str))
             text = json.dumps(stats, indent=2, default=str)
             (self.folder / "stats.json").write_text(text, encoding="utf-8")
             self.store.write_stats([(name, None, value) for name, value in stats.items()])

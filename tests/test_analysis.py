@@ -1,0 +1,140 @@
+"""Analysis: recomputed statistics, load_run, versions, exports, compare, report, run card."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from engine.analysis import compare, load_run
+from engine.scenario import load_scenario
+from engine.simulation import Simulation
+from engine.types import SociumError
+
+SOCIAL = """
+name: social_small
+seed: {seed}
+duration: 12h
+window: 30m
+model: {{backend: scripted}}
+embedder: {{kind: hashing, dim: 32}}
+memory: {{k: 2}}
+population:
+  count: 25
+  activity: {{schedule: poisson, rate: 1, rate_sigma: 1.0}}
+  personas: [{{name: u, description: someone}}]
+game: {{type: social_media, snapshot_every: 3h, null_samples: 5, bootstrap_samples: 50}}
+"""
+DONOR = """
+name: donor_small
+seed: {seed}
+duration: 1d
+window: 0
+model: {{backend: scripted}}
+memory: {{enabled: false}}
+population: {{count: 6, personas: [{{name: "1_1"}}]}}
+game: {{type: donor_game, agents_per_generation: 6, generations: 3, punishment: {{enabled: true}}}}
+"""
+
+
+@pytest.fixture
+def social_run(write_scenario: Callable[..., Path], tmp_path: Path) -> Path:
+    Simulation(load_scenario(write_scenario(SOCIAL.format(seed=1), "social.yaml")), out=tmp_path / "social").run()
+    return tmp_path / "social"
+
+
+@pytest.fixture
+def donor_run(write_scenario: Callable[..., Path], tmp_path: Path) -> Path:
+    Simulation(load_scenario(write_scenario(DONOR.format(seed=1), "donor.yaml")), out=tmp_path / "donor").run()
+    return tmp_path / "donor"
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "engine.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_analyze_reproduces_the_stored_statistics(social_run: Path, donor_run: Path) -> None:
+    for folder in (social_run, donor_run):
+        stored = json.loads((folder / "stats.json").read_text())
+        done = _cli("analyze", str(folder), "--json")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout) == stored
+        assert load_run(folder).stats() == load_run(folder).stored_stats() == stored
+
+
+def test_analyze_at_a_time_uses_the_graph_as_it_stood(social_run: Path) -> None:
+    run = load_run(social_run)
+    early, final = run.graph("follow", at=2 * 3600), run.graph("follow")
+    assert early.number_of_edges() < final.number_of_edges()
+    done = _cli("analyze", str(social_run), "--at", "2h", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["final"]["follow_edges"] == early.number_of_edges()
+    assert (social_run / "stats_at_7200.json").exists()
+
+
+def test_load_run_gives_dataframes_and_graphs(social_run: Path, donor_run: Path) -> None:
+    run = load_run(social_run)
+    assert {"seq", "t", "actor", "kind", "payload"} <= set(run.events.columns)
+    assert len(run.events) > 50 and len(run.model_calls) > 0
+    assert isinstance(run.events.iloc[0]["payload"], dict)
+    donations = load_run(donor_run).graph("donation")
+    assert donations.number_of_edges() > 0
+    with pytest.raises(SociumError, match="graph kind"):
+        run.graph("friendship")
+
+
+def test_load_run_names_the_schema_version_it_needs(social_run: Path, tmp_path: Path) -> None:
+    old = tmp_path / "old"
+    shutil.copytree(social_run, old)
+    db = sqlite3.connect(old / "run.sqlite")
+    db.execute("UPDATE meta SET value = '0' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+    with pytest.raises(SociumError, match="schema version 0; this socium reads version 1"):
+        load_run(old)
+    with pytest.raises(SociumError, match="no run.sqlite"):
+        load_run(tmp_path)
+
+
+def test_exports(social_run: Path) -> None:
+    import networkx as nx
+    import pandas as pd
+
+    run = load_run(social_run)
+    for fmt in ("graphml", "gexf", "csv", "parquet"):
+        done = _cli("export", str(social_run), "--format", fmt)
+        assert done.returncode == 0, done.stderr
+    assert nx.read_graphml(social_run / "export" / "follow_graph.graphml").number_of_edges() == run.graph().number_of_edges()
+    assert len(pd.read_parquet(social_run / "export" / "events.parquet")) == len(run.events)
+    assert len(pd.read_csv(social_run / "export" / "model_calls.csv")) == len(run.model_calls)
+
+
+def test_compare_runs_of_two_conditions(write_scenario: Callable[..., Path], tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    for seed in (1, 2, 3):
+        for condition, extra in (("plain", []), ("punish", ["game.punishment.enabled=false"])):
+            path = write_scenario(DONOR.format(seed=seed), f"d{seed}{condition}.yaml")
+            Simulation(load_scenario(path, extra), out=sweep / f"{condition}-{seed}", overrides=extra).run()
+    result = compare([sweep])
+    assert len(result["runs"]) == 6
+    measure = result["measures"]["final_generation_resources_mean"]
+    assert sorted(c["n"] for c in measure["conditions"].values()) == [3, 3]
+    assert measure["mann_whitney"][0]["n_a"] == 3
+    done = _cli("compare", str(sweep), "--json")
+    assert done.returncode == 0 and json.loads(done.stdout)["measures"].keys() == result["measures"].keys()
+    assert _cli("compare", str(sweep)).returncode == 0
+
+
+def test_every_run_folder_has_a_run_card(social_run: Path) -> None:
+    card = json.loads((social_run / "run_card.json").read_text())
+    assert card["seed"] == 1 and card["decision_window_s"] == 1800
+    assert card["model"]["backend"] == "scripted" and card["model"]["models"] == ["scripted"]
+    assert set(card["odd"]) >= {"1 Purpose and patterns", "3 Process overview and scheduling", "7 Submodels"}
+    assert "decide" in card["prompts"] and card["versions"]["socium"]
+    assert "ODD description" in (social_run / "run_card.md").read_text()
