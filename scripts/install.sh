@@ -33,3 +33,12 @@ if ! smoke; then
   .venv/bin/pip install -q --no-cache-dir --force-reinstall --no-deps "llama-cpp-python[server]>=0.3.20,<0.4"
   smoke
 fi
+
+# The report test renders report.html in headless Chromium (Debian's package).
+if [[ "$EXTRAS" == *dev* ]] && ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "note: chromium not installed (needs root and apt-get); the report test will be skipped"
+  fi
+fi
