@@ -192,6 +192,10 @@ def donor_plots(stats: dict[str, Any]) -> list[tuple[str, str]]:
     right.set_ylim(0, 1)
     right.set_xlabel("generation")
     right.set_ylabel("mean donation fraction")
+    from matplotlib.ticker import MaxNLocator
+
+    for axis in (left, right):
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.suptitle("cooperation across generations")
     plots.append(("Resources and donations", _png(fig)))
     fig, ax = _figure()

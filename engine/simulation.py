@@ -325,7 +325,9 @@ class Simulation:
         section = self.loaded.game.model_dump()
         stats: dict[str, Any] = {}
         if spec.statistics is not None:
-            stats = json.loads(json.dumps(_load(spec.statistics)(events, section, agents), default=str))
+            stats = json.loads(
+                json.dumps(_load(spec.statistics)(events, section, agents), default=str)
+            )
             text = json.dumps(stats, indent=2, default=str)
             (self.folder / "stats.json").write_text(text, encoding="utf-8")
             self.store.write_stats([(name, None, value) for name, value in stats.items()])

@@ -45,18 +45,24 @@ game: {{type: donor_game, agents_per_generation: 6, generations: 3, punishment: 
 
 @pytest.fixture
 def social_run(write_scenario: Callable[..., Path], tmp_path: Path) -> Path:
-    Simulation(load_scenario(write_scenario(SOCIAL.format(seed=1), "social.yaml")), out=tmp_path / "social").run()
+    Simulation(
+        load_scenario(write_scenario(SOCIAL.format(seed=1), "social.yaml")), out=tmp_path / "social"
+    ).run()
     return tmp_path / "social"
 
 
 @pytest.fixture
 def donor_run(write_scenario: Callable[..., Path], tmp_path: Path) -> Path:
-    Simulation(load_scenario(write_scenario(DONOR.format(seed=1), "donor.yaml")), out=tmp_path / "donor").run()
+    Simulation(
+        load_scenario(write_scenario(DONOR.format(seed=1), "donor.yaml")), out=tmp_path / "donor"
+    ).run()
     return tmp_path / "donor"
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "engine.cli", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "engine.cli", *args], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_analyze_reproduces_the_stored_statistics(social_run: Path, donor_run: Path) -> None:
@@ -110,24 +116,34 @@ def test_exports(social_run: Path) -> None:
     for fmt in ("graphml", "gexf", "csv", "parquet"):
         done = _cli("export", str(social_run), "--format", fmt)
         assert done.returncode == 0, done.stderr
-    assert nx.read_graphml(social_run / "export" / "follow_graph.graphml").number_of_edges() == run.graph().number_of_edges()
+    assert (
+        nx.read_graphml(social_run / "export" / "follow_graph.graphml").number_of_edges()
+        == run.graph().number_of_edges()
+    )
     assert len(pd.read_parquet(social_run / "export" / "events.parquet")) == len(run.events)
     assert len(pd.read_csv(social_run / "export" / "model_calls.csv")) == len(run.model_calls)
 
 
-def test_compare_runs_of_two_conditions(write_scenario: Callable[..., Path], tmp_path: Path) -> None:
+def test_compare_runs_of_two_conditions(
+    write_scenario: Callable[..., Path], tmp_path: Path
+) -> None:
     sweep = tmp_path / "sweep"
     for seed in (1, 2, 3):
         for condition, extra in (("plain", []), ("punish", ["game.punishment.enabled=false"])):
             path = write_scenario(DONOR.format(seed=seed), f"d{seed}{condition}.yaml")
-            Simulation(load_scenario(path, extra), out=sweep / f"{condition}-{seed}", overrides=extra).run()
+            Simulation(
+                load_scenario(path, extra), out=sweep / f"{condition}-{seed}", overrides=extra
+            ).run()
     result = compare([sweep])
     assert len(result["runs"]) == 6
     measure = result["measures"]["final_generation_resources_mean"]
     assert sorted(c["n"] for c in measure["conditions"].values()) == [3, 3]
     assert measure["mann_whitney"][0]["n_a"] == 3
     done = _cli("compare", str(sweep), "--json")
-    assert done.returncode == 0 and json.loads(done.stdout)["measures"].keys() == result["measures"].keys()
+    assert (
+        done.returncode == 0
+        and json.loads(done.stdout)["measures"].keys() == result["measures"].keys()
+    )
     assert _cli("compare", str(sweep)).returncode == 0
 
 
@@ -135,6 +151,10 @@ def test_every_run_folder_has_a_run_card(social_run: Path) -> None:
     card = json.loads((social_run / "run_card.json").read_text())
     assert card["seed"] == 1 and card["decision_window_s"] == 1800
     assert card["model"]["backend"] == "scripted" and card["model"]["models"] == ["scripted"]
-    assert set(card["odd"]) >= {"1 Purpose and patterns", "3 Process overview and scheduling", "7 Submodels"}
+    assert set(card["odd"]) >= {
+        "1 Purpose and patterns",
+        "3 Process overview and scheduling",
+        "7 Submodels",
+    }
     assert "decide" in card["prompts"] and card["versions"]["socium"]
     assert "ODD description" in (social_run / "run_card.md").read_text()

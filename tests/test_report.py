@@ -17,9 +17,16 @@ from tests.test_analysis import DONOR, SOCIAL
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--enable-logging=stderr", "--v=0",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-logging=stderr",
+    "--v=0",
 ]
 
 
@@ -27,11 +34,15 @@ def _chromium(report: Path, profile: Path, *extra: str) -> subprocess.CompletedP
     assert CHROMIUM is not None
     return subprocess.run(
         [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *extra, report.as_uri()],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is installed by `make test` (scripts/install.sh)")
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="Debian's chromium is installed by `make test` (scripts/install.sh)"
+)
 @pytest.mark.parametrize("kind", ["social", "donor"])
 def test_report_renders_every_plot_without_console_errors(
     write_scenario: Callable[..., Path], tmp_path: Path, kind: str
