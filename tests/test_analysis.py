@@ -104,7 +104,7 @@ def test_load_run_names_the_schema_version_it_needs(social_run: Path, tmp_path: 
     db.close()
     with pytest.raises(SociumError, match="schema version 0; this socium reads version 1"):
         load_run(old)
-    with pytest.raises(SociumError, match="no run.sqlite"):
+    with pytest.raises(SociumError, match=r"no run\.sqlite"):
         load_run(tmp_path)
 
 
