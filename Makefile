@@ -11,7 +11,7 @@ install:
 	scripts/install.sh local
 
 install-dev:
-	scripts/install.sh local,dev
+	scripts/install.sh local,dev,ray
 
 demo: install
 	.venv/bin/socium run $(SCENARIO)

@@ -1,4 +1,4 @@
-"""The ``socium`` command line: run, validate, schema, analyze, report, compare, export.
+"""The ``socium`` command line: run, validate, schema, analyze, report, compare, sweep, export.
 
 Heavy libraries (torch, faiss, llama.cpp) are imported only by ``run``; ``--help``,
 ``validate`` and ``schema`` stay light. Exit codes: 0 success, 1 run failure (model
@@ -68,6 +68,23 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR|SWEEP_DIR")
     compare.add_argument("--json", action="store_true")
 
+    sweep = commands.add_parser("sweep", help="run a scenario over seeds and a parameter grid")
+    sweep.add_argument("scenario", type=Path)
+    sweep.add_argument("--seeds", default="0", help="e.g. 0-9 or 1,4,7 (default 0)")
+    sweep.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="a swept field (repeatable)",
+    )
+    sweep.add_argument("--executor", choices=["local", "ray"], default="local")
+    sweep.add_argument("--address", default=None, help="Ray cluster address (ray.init(address))")
+    sweep.add_argument("--workers", type=int, default=None, help="local processes (default: cores)")
+    sweep.add_argument(
+        "--out", type=Path, default=None, help="sweep folder (default: runs/<name>-sweep-<UTC>)"
+    )
+
     export = commands.add_parser("export", help="export graphs or tables of a run")
     export.add_argument("run_dir", type=Path)
     export.add_argument("--format", required=True, choices=["graphml", "gexf", "csv", "parquet"])
@@ -95,6 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "compare":
             return _compare(args)
+        if args.command == "sweep":
+            return _sweep(args)
         if args.command == "export":
             from engine.analysis import load_run
 
@@ -184,6 +203,35 @@ def _compare(args: argparse.Namespace) -> int:
             )
     Console().print(table)
     return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from engine.scenario import load_scenario
+    from engine.simulation import new_run_folder
+    from engine.sweep import parse_grid, parse_seeds, sweep
+
+    loaded = load_scenario(args.scenario)
+    seeds, grid = parse_seeds(args.seeds), parse_grid(args.grid)
+    folder = args.out or new_run_folder(
+        Path(loaded.scenario.output.dir), f"{loaded.scenario.name}-sweep"
+    )
+
+    def done(outcome: dict[str, Any]) -> None:
+        print(f"{outcome['status']:>11}  {outcome['folder']}", file=sys.stderr)
+
+    result = sweep(
+        args.scenario,
+        seeds=seeds,
+        grid=grid,
+        folder=folder,
+        executor=args.executor,
+        workers=args.workers,
+        address=args.address,
+        on_done=done,
+    )
+    skipped = sum(o["skipped"] for o in result["outcomes"])
+    print(f"sweep folder: {folder} ({len(result['outcomes'])} runs, {skipped} already finished)")
+    return 0 if all(o["status"] == "finished" for o in result["outcomes"]) else EXIT_FAILURE
 
 
 def _num(value: float | None) -> str:
