@@ -19,6 +19,8 @@ from engine.models import LanguageModel, Message
 from engine.simtime import format_time
 from engine.types import Action, ActionSpace, Observation, Persona
 
+QUERY_CHARS = 400
+
 
 @dataclass(frozen=True, slots=True)
 class Decision:
@@ -70,7 +72,9 @@ class Agent:
         """Choose an action of ``space`` for ``observation`` (one model call)."""
         seed = self.next_seed()
         self.activations += 1
-        memories = await self.recall(observation.text, observation.t)
+        # The query is the start of the observation: what is most salient, and a bounded
+        # cost (MiniLM reads 256 tokens at most anyway).
+        memories = await self.recall(observation.text[:QUERY_CHARS], observation.t)
         messages = self.messages(observation, space, memories)
         fallback_name = self.settings.fallback_action or space.names[-1]
         answer = await self.model.json(

@@ -64,7 +64,11 @@ class DonorSection(BaseModel):
     model_config = ConfigDict(extra="forbid")
     agents_per_generation: int = Field(12, ge=2, le=1000)
     generations: int = Field(10, ge=1, le=1000)
-    rounds: int | None = Field(None, ge=2, description="Default: agents_per_generation.")
+    rounds: int | None = Field(
+        None,
+        ge=2,
+        description="Default (the paper): agents_per_generation; fewer play the schedule's first rounds.",
+    )
     endowment: float = Field(10.0, gt=0)
     multiplier: float = Field(2.0, ge=0)
     trace_depth: int = Field(3, ge=0, le=20)
@@ -86,8 +90,12 @@ class DonorSection(BaseModel):
     def _even(self) -> DonorSection:
         if self.agents_per_generation % 2:
             raise ValueError("agents_per_generation must be even (two halves)")
-        if self.rounds is not None and self.rounds != self.agents_per_generation:
-            raise ValueError("rounds must equal agents_per_generation for the paper's pairing")
+        if self.rounds is not None and (
+            self.rounds > self.agents_per_generation or self.rounds % 2
+        ):
+            raise ValueError(
+                "rounds must be even and at most agents_per_generation (the paper: equal)"
+            )
         return self
 
 
@@ -180,7 +188,9 @@ class DonorGameMaster(GameMaster):
             self.rng.shuffle(self.order)
 
     def _rounds(self, game: int) -> list[list[tuple[int, int]]]:
-        rounds = schedule(len(self.order), self.section.pairing)
+        rounds = schedule(len(self.order), self.section.pairing)[
+            : self.section.rounds or len(self.order)
+        ]
         if game == 2:  # notebook compat: the second game reverses every pairing's roles
             rounds = [[(r, d) for d, r in pairs] for pairs in rounds]
         return rounds
@@ -232,7 +242,7 @@ class DonorGameMaster(GameMaster):
         recipient = self.pairs[agent]
         lines = [
             rules,
-            f"Generation {self.generation}, round {self.round} of {len(self.order)}.",
+            f"Generation {self.generation}, round {self.round} of {self.section.rounds or len(self.order)}.",
             f"Your strategy: {quoted(self.strategies.get(agent, ''))}",
             f"You are the donor this round. You have {units(self.resources[agent])} units.",
             f"Your recipient is {recipient}, who has {units(self.resources[recipient])} units.",

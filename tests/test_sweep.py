@@ -34,19 +34,25 @@ def test_seed_and_grid_parsing() -> None:
     assert parse_grid(["game.trace_depth=1,3"]) == [("game.trace_depth", ["1", "3"])]
     runs = plan([0, 1], [("game.trace_depth", ["1", "3"])], Path("/s"))
     assert [(r.seed, r.overrides) for r in runs] == [
-        (0, ("game.trace_depth=1",)), (1, ("game.trace_depth=1",)),
-        (0, ("game.trace_depth=3",)), (1, ("game.trace_depth=3",)),
+        (0, ("game.trace_depth=1",)),
+        (1, ("game.trace_depth=1",)),
+        (0, ("game.trace_depth=3",)),
+        (1, ("game.trace_depth=3",)),
     ]
     for bad in ("3-1", "a"):
         with pytest.raises(ScenarioError):
             parse_seeds(bad)
 
 
-def test_local_and_ray_executors_aggregate_identically(write_scenario: Callable[..., Path], tmp_path: Path) -> None:
+def test_local_and_ray_executors_aggregate_identically(
+    write_scenario: Callable[..., Path], tmp_path: Path
+) -> None:
     ray = pytest.importorskip("ray")
     scenario = write_scenario(DONOR)
     grid = [("game.trace_depth", ["1", "3"])]
-    local = sweep(scenario, seeds=[0, 1], grid=grid, folder=tmp_path / "local", executor="local", workers=2)
+    local = sweep(
+        scenario, seeds=[0, 1], grid=grid, folder=tmp_path / "local", executor="local", workers=2
+    )
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         remote = sweep(scenario, seeds=[0, 1], grid=grid, folder=tmp_path / "ray", executor="ray")
@@ -54,7 +60,9 @@ def test_local_and_ray_executors_aggregate_identically(write_scenario: Callable[
         ray.shutdown()
     assert len(local["runs"]) == len(remote["runs"]) == 4
     assert all(o["status"] == "finished" for o in local["outcomes"] + remote["outcomes"])
-    assert json.dumps(local["measures"], sort_keys=True) == json.dumps(remote["measures"], sort_keys=True)
+    assert json.dumps(local["measures"], sort_keys=True) == json.dumps(
+        remote["measures"], sort_keys=True
+    )
     conditions = local["measures"]["final_generation_resources_mean"]["conditions"]
     assert sorted(c["n"] for c in conditions.values()) == [2, 2]
     assert (tmp_path / "local" / "sweep_stats.json").exists()
@@ -67,12 +75,27 @@ def _started(folder: Path) -> str:
     return str(value)
 
 
-def test_a_killed_sweep_reruns_only_the_missing_runs(write_scenario: Callable[..., Path], tmp_path: Path) -> None:
+def test_a_killed_sweep_reruns_only_the_missing_runs(
+    write_scenario: Callable[..., Path], tmp_path: Path
+) -> None:
     scenario = write_scenario(DONOR.replace("delay: 0.005", "delay: 0.03"))
     out = tmp_path / "sweep"
-    command = [sys.executable, "-m", "engine.cli", "sweep", str(scenario), "--seeds", "0-3",
-               "--workers", "1", "--out", str(out)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    command = [
+        sys.executable,
+        "-m",
+        "engine.cli",
+        "sweep",
+        str(scenario),
+        "--seeds",
+        "0-3",
+        "--workers",
+        "1",
+        "--out",
+        str(out),
+    ]
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     runs = plan([0, 1, 2, 3], [], out)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not any(finished(Path(r.folder)) for r in runs):

@@ -27,7 +27,7 @@ class Message:
         return {"role": self.role, "content": self.content}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Request:
     """Everything that determines a model's reply (and so its cache key)."""
 
@@ -37,9 +37,15 @@ class Request:
     seed: int | None = None
     stop: tuple[str, ...] = ()
     constraint: Mapping[str, Any] | None = None  # a JSON Schema the reply must satisfy
+    _keys: dict[tuple[str, str | None], str] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def key(self, backend: str, model: str | None) -> str:
-        """Stable hash of (backend, model, request): the replay cache key."""
+        """Stable hash of (backend, model, request): the replay cache key (memoized)."""
+        known = self._keys.get((backend, model))
+        if known is not None:
+            return known
         payload = {
             "backend": backend,
             "model": model,
@@ -51,7 +57,9 @@ class Request:
             "constraint": self.constraint,
         }
         text = json.dumps(payload, sort_keys=True, ensure_ascii=False)
-        return hashlib.sha256(text.encode()).hexdigest()
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        self._keys[(backend, model)] = digest
+        return digest
 
 
 @dataclass(frozen=True, slots=True)
