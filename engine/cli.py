@@ -1,4 +1,4 @@
-"""The ``socium`` command line: run, validate, schema, analyze, report, compare, sweep, export.
+"""The ``socium`` command line: run, resume, validate, schema, analyze, report, compare, sweep, export.
 
 Heavy libraries (torch, faiss, llama.cpp) are imported only by ``run``; ``--help``,
 ``validate`` and ``schema`` stay light. Exit codes: 0 success, 1 run failure (model
@@ -85,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=None, help="sweep folder (default: runs/<name>-sweep-<UTC>)"
     )
 
+    resume = commands.add_parser("resume", help="continue an interrupted or killed run")
+    resume.add_argument("run_dir", type=Path)
+    resume.add_argument("--quiet", action="store_true", help="no progress bar")
+
     export = commands.add_parser("export", help="export graphs or tables of a run")
     export.add_argument("run_dir", type=Path)
     export.add_argument("--format", required=True, choices=["graphml", "gexf", "csv", "parquet"])
@@ -114,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _compare(args)
         if args.command == "sweep":
             return _sweep(args)
+        if args.command == "resume":
+            return _resume(args)
         if args.command == "export":
             from engine.analysis import load_run
 
@@ -242,16 +248,35 @@ def _run(args: argparse.Namespace) -> int:
     from engine.scenario import load_scenario
 
     loaded = load_scenario(args.scenario, args.overrides)
+    return _simulate(loaded, args.quiet, seed=args.seed, out=args.out, overrides=args.overrides)
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from engine.scenario import parse_scenario
+    from engine.store import RunStore
+
+    store = RunStore(args.run_dir)
+    info = store.run_info()
+    store.close()
+    if info["status"] == "finished":
+        print(f"{args.run_dir}: the run already finished")
+        return 0
+    loaded = parse_scenario(info["scenario_yaml"], Path(info["scenario_path"]))
+    return _simulate(
+        loaded,
+        args.quiet,
+        seed=info["seed"],
+        out=args.run_dir,
+        overrides=info["overrides"],
+        resume=True,
+    )
+
+
+def _simulate(loaded: Any, quiet: bool, **options: Any) -> int:
     from engine.simulation import Simulation
 
-    progress = None if args.quiet else _Progress(loaded.scenario.start + loaded.scenario.duration)
-    simulation = Simulation(
-        loaded,
-        seed=args.seed,
-        out=args.out,
-        overrides=args.overrides,
-        observers=[progress] if progress else [],
-    )
+    progress = None if quiet else _Progress(loaded.scenario.start + loaded.scenario.duration)
+    simulation = Simulation(loaded, observers=[progress] if progress else [], **options)
     if progress:
         progress.attach(simulation)
     previous = signal.getsignal(signal.SIGINT)

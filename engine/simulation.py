@@ -110,6 +110,7 @@ class Simulation:
         model: LanguageModel | None = None,
         observers: Sequence[WindowObserver] = (),
         snapshot_every: int = 10,
+        resume: bool = False,
     ) -> None:
         from agents.agent import Agent, AgentSettings
         from agents.embedders import build_embedder
@@ -126,7 +127,7 @@ class Simulation:
         if not output_dir.is_absolute():
             output_dir = Path.cwd() / output_dir
         self.folder = Path(out) if out else new_run_folder(output_dir, scenario.name)
-        if (self.folder / "run.sqlite").exists():
+        if (self.folder / "run.sqlite").exists() and not resume:
             raise ScenarioError(f"{self.folder}: already holds a run; choose another --out")
         self.model = model or build_model(
             scenario.model, base_dir=loaded.base, replay_dir=output_dir, seed=self.seed
@@ -179,7 +180,27 @@ class Simulation:
             start=scenario.start,
         )
         self._schedule_agents()
-        self.store = RunStore(self.folder, create=True)
+        self.committed = 0  # windows already in the store (resume: re-executed and verified)
+        if resume:
+            self.store = RunStore(self.folder)
+            self.committed = self.store.count("windows")
+            self.store.reopen()
+            from engine.models.replay import StoredReplies
+
+            self.model.backend = StoredReplies(self.model.backend, self.store.replies())
+        else:
+            self.store = RunStore(self.folder, create=True)
+            self._start_store(loaded, overrides)
+        self.snapshot_every = snapshot_every
+        self.kernel.add_observer(_Committer(self))
+        for observer in observers:
+            self.kernel.add_observer(observer)
+        self.actions = 0
+        self.decision_calls = 0
+        self.stop_requested = False
+
+    def _start_store(self, loaded: LoadedScenario, overrides: Sequence[str]) -> None:
+        scenario = loaded.scenario
         self.store.start_run(
             scenario_name=scenario.name,
             scenario_path=str(loaded.path),
@@ -191,13 +212,6 @@ class Simulation:
             versions=package_versions(),
             agents=[(p.name, _persona_dict(p)) for p in self.personas],
         )
-        self.snapshot_every = snapshot_every
-        self.kernel.add_observer(_Committer(self))
-        for observer in observers:
-            self.kernel.add_observer(observer)
-        self.actions = 0
-        self.decision_calls = 0
-        self.stop_requested = False
 
     def _schedule_agents(self) -> None:
         activity = self.scenario.population.activity
@@ -336,6 +350,8 @@ class Simulation:
         return stats
 
     def _commit_final(self, until: float) -> None:
+        if self.kernel.windows_done < self.committed:
+            return  # the killed run had already stored its final window
         events = []
         for event in self.gm.finish(until):
             events.append(
@@ -411,6 +427,10 @@ class _Committer:
             memory_rows = sim.memory.flush()
         snapshot = sim.gm.snapshot() if (window.index + 1) % sim.snapshot_every == 0 else None
         new_agents, sim.new_agents = sim.new_agents, []
+        if window.index < sim.committed:  # resume: this window is stored; check, do not write
+            sim.ledger.drain()
+            sim.store.verify_window(window.index, events)
+            return
         sim.store.commit_window(
             index=window.index,
             agents=[(p.name, _persona_dict(p)) for p in new_agents],

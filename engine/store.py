@@ -268,6 +268,48 @@ class RunStore:
                 (index + 1, t_end if sim_time is None else sim_time, run),
             )
 
+    def reopen(self) -> None:
+        """Mark a stopped run as running again (resume)."""
+        with self._transaction():
+            self.db.execute(
+                "UPDATE run SET status = 'running', ended_at = NULL WHERE id = ?", (self.run_id,)
+            )
+
+    def verify_window(self, index: int, events: Sequence[Event]) -> None:
+        """Check re-executed events against a stored window (resume); raise on divergence."""
+        stored = self.db.execute(
+            "SELECT seq, t, actor, kind, target, payload, perceivers FROM events WHERE window = ? ORDER BY seq",
+            (index,),
+        ).fetchall()
+        fresh = [
+            (
+                e.seq,
+                e.t,
+                e.actor,
+                e.kind,
+                e.target,
+                _json(dict(e.payload)),
+                _json(list(e.perceivers)),
+            )
+            for e in events
+        ]
+        if stored != fresh:
+            first = next(
+                (i for i, (a, b) in enumerate(zip(stored, fresh, strict=False)) if a != b), 0
+            )
+            raise SociumError(
+                f"{self.path}: resume diverged from the stored run in window {index} (event "
+                f"{first}); the code or the model's replies changed since it was written"
+            )
+
+    def replies(self) -> dict[str, tuple[str, int, int, str | None]]:
+        """Stored replies by request hash (resume serves them instead of asking again)."""
+        rows = self.db.execute(
+            "SELECT request_hash, reply, prompt_tokens, completion_tokens, model FROM model_calls"
+            " WHERE reply IS NOT NULL AND outcome != 'error'"
+        )
+        return {h: (reply, p, c, model) for h, reply, p, c, model in rows}
+
     def finish(
         self, status: str, summary: Mapping[str, Any], sim_time: float | None = None
     ) -> None:

@@ -80,3 +80,33 @@ class ReplayBackend:
         """Close the cache and the inner backend."""
         self.db.close()
         await self.inner.aclose()
+
+
+class StoredReplies:
+    """Serve the replies a run already stored (by request hash); ask ``inner`` otherwise.
+
+    Used by resume, so re-executing the committed windows costs no model calls.
+    """
+
+    def __init__(
+        self, inner: Backend, replies: dict[str, tuple[str, int, int, str | None]]
+    ) -> None:
+        self.inner = inner
+        self.replies = replies
+        self.name = inner.name
+        self.model = inner.model
+        self.max_concurrency = inner.max_concurrency
+        self.served = 0
+
+    async def complete(self, request: Request) -> Generation:
+        """The stored reply for this request, or the inner backend's."""
+        stored = self.replies.get(request.key(self.inner.name, self.inner.model))
+        if stored is None:
+            return await self.inner.complete(request)
+        self.served += 1
+        text, prompt_tokens, completion_tokens, model = stored
+        return Generation(text, prompt_tokens, completion_tokens, 0.0, 0, True, model)
+
+    async def aclose(self) -> None:
+        """Close the inner backend."""
+        await self.inner.aclose()
