@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -360,9 +361,12 @@ def _parse_yaml(text: str, path: Path) -> tuple[dict[tuple[Any, ...], int], Any]
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark else 1
-        raise ScenarioError(f"{path}:{line}: (yaml): {err.problem or err}") from None
+        raise ScenarioError(f"{path}:{line}: (yaml): {_one_line(err.problem or err)}") from None
+    except yaml.reader.ReaderError as err:  # a character YAML does not allow
+        line = text[: err.position].count("\n") + 1
+        raise ScenarioError(f"{path}:{line}: (yaml): character {err.character!r} is not allowed") from None
     except yaml.YAMLError as err:
-        raise ScenarioError(f"{path}:1: (yaml): {err}") from None
+        raise ScenarioError(f"{path}:1: (yaml): {_one_line(err)}") from None
     lines: dict[tuple[Any, ...], int] = {}
 
     def walk(node: yaml.Node, at: tuple[Any, ...]) -> None:
@@ -386,6 +390,10 @@ def _parse_yaml(text: str, path: Path) -> tuple[dict[tuple[Any, ...], int], Any]
     if root is not None:
         walk(root, ())
     return lines, data
+
+
+def _one_line(message: object) -> str:
+    return " ".join(str(message).split())
 
 
 def _apply_override(data: dict[str, Any], override: str, path: Path) -> None:
@@ -416,7 +424,9 @@ def _apply_override(data: dict[str, Any], override: str, path: Path) -> None:
 
 
 def _dotted(loc: Sequence[Any]) -> str:
-    return ".".join(str(part) for part in loc) or "(top level)"
+    """A field path for messages; odd keys (spaces, control characters) are quoted."""
+    parts = [str(p) if re.fullmatch(r"[\w-]+", str(p)) else json.dumps(str(p)) for p in loc]
+    return ".".join(parts) or "(top level)"
 
 
 def _line_for(lines: Mapping[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int:

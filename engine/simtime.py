@@ -21,9 +21,11 @@ def parse_duration(value: str | float | int) -> float:
     if isinstance(value, bool):
         raise ValueError(f"not a duration: {value!r}")
     if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError(f"a duration cannot be negative: {value!r}")
+        if value < 0 or value != value or value == float("inf"):
+            raise ValueError(f"a duration is a finite number of seconds >= 0, not {value!r}")
         return float(value)
+    if not isinstance(value, str):
+        raise ValueError(f"not a duration: {value!r} (use a number with a unit: 90s, 30m, 2h, 7d)")
     match = _DURATION.match(value)
     if not match:
         raise ValueError(f"not a duration: {value!r} (use a number with a unit: 90s, 30m, 2h, 7d)")
