@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import random
 import threading
 import time
 from collections import deque
@@ -50,6 +51,8 @@ class FakeOpenAIServer:
         port: int = 0,
         retry_after: float = 1.0,
         model: str = "fake-model",
+        fault_rates: dict[str, float] | None = None,
+        seed: int = 0,
     ) -> None:
         self.latency = latency
         self.cap = cap
@@ -57,6 +60,8 @@ class FakeOpenAIServer:
         self.retry_after = retry_after
         self.model = model
         self.faults: deque[str] = deque()
+        self.fault_rates = dict(fault_rates or {})  # kind -> probability per request
+        self._fault_rng = random.Random(seed)
         self.counters = Counters()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.AbstractServer | None = None
@@ -141,8 +146,9 @@ class FakeOpenAIServer:
             ConnectionError,
             asyncio.LimitOverrunError,
             ValueError,
+            asyncio.CancelledError,  # the server is shutting down
         ):
-            pass
+            pass  # a client went away, or the server is shutting down
         finally:
             self._writers.discard(writer)
             with contextlib.suppress(Exception):
@@ -162,7 +168,7 @@ class FakeOpenAIServer:
         counters = self.counters
         counters.requests += 1
         counters.arrivals.append(time.monotonic())
-        fault = self.faults.popleft() if self.faults else None
+        fault = self.faults.popleft() if self.faults else self._draw_fault()
         if fault:
             counters.faults[fault] = counters.faults.get(fault, 0) + 1
         async with self._semaphore:
@@ -205,6 +211,14 @@ class FakeOpenAIServer:
                 return True
             finally:
                 counters.in_flight -= 1
+
+    def _draw_fault(self) -> str | None:
+        draw = self._fault_rng.random()
+        for kind, rate in sorted(self.fault_rates.items()):
+            if draw < rate:
+                return kind
+            draw -= rate
+        return None
 
     def _content(self, request: dict[str, Any], *, garbage: bool) -> str:
         if garbage:

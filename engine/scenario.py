@@ -364,7 +364,9 @@ def _parse_yaml(text: str, path: Path) -> tuple[dict[tuple[Any, ...], int], Any]
         raise ScenarioError(f"{path}:{line}: (yaml): {_one_line(err.problem or err)}") from None
     except yaml.reader.ReaderError as err:  # a character YAML does not allow
         line = text[: err.position].count("\n") + 1
-        raise ScenarioError(f"{path}:{line}: (yaml): character {err.character!r} is not allowed") from None
+        raise ScenarioError(
+            f"{path}:{line}: (yaml): character {err.character!r} is not allowed"
+        ) from None
     except yaml.YAMLError as err:
         raise ScenarioError(f"{path}:1: (yaml): {_one_line(err)}") from None
     lines: dict[tuple[Any, ...], int] = {}

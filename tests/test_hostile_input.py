@@ -17,18 +17,45 @@ from engine.scenario import LoadedScenario, parse_scenario
 from engine.types import ScenarioError
 from tests.conftest import SCRIPTED_TOWN
 
-BUDGET = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+BUDGET = settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 LOCATION = re.compile(r"^(--set .*|.+:\d+): \S.*: .+")  # file:line: field: message
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=True),
-                    st.text(max_size=30))
-values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                       st.dictionaries(st.text(max_size=12), inner, max_size=4)),
-                      max_leaves=12)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**12), 10**12),
+    st.floats(allow_nan=True),
+    st.text(max_size=30),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
 BASE = yaml.safe_load(SCRIPTED_TOWN)
-PATHS = [("name",), ("seed",), ("duration",), ("window",), ("model",), ("model", "backend"), ("memory", "k"),
-         ("population",), ("population", "personas"), ("population", "count"), ("population", "personas_file"),
-         ("game",), ("game", "type"), ("game", "project"), ("game", "locations"), ("embedder", "kind"), ("prompts",)]
+PATHS = [
+    ("name",),
+    ("seed",),
+    ("duration",),
+    ("window",),
+    ("model",),
+    ("model", "backend"),
+    ("memory", "k"),
+    ("population",),
+    ("population", "personas"),
+    ("population", "count"),
+    ("population", "personas_file"),
+    ("game",),
+    ("game", "type"),
+    ("game", "project"),
+    ("game", "locations"),
+    ("embedder", "kind"),
+    ("prompts",),
+]
 
 
 def _check(text: str, path: Path) -> None:
@@ -43,13 +70,17 @@ def _check(text: str, path: Path) -> None:
 
 @BUDGET
 @given(st.text(max_size=400))
-def test_arbitrary_text_never_raises_anything_but_a_located_error(tmp_path: Path, text: str) -> None:
+def test_arbitrary_text_never_raises_anything_but_a_located_error(
+    tmp_path: Path, text: str
+) -> None:
     _check(text, tmp_path / "fuzz.yaml")
 
 
 @BUDGET
 @given(st.sampled_from(PATHS), values)
-def test_a_mutated_valid_scenario_is_valid_or_a_located_error(tmp_path: Path, path: tuple[str, ...], value: object) -> None:
+def test_a_mutated_valid_scenario_is_valid_or_a_located_error(
+    tmp_path: Path, path: tuple[str, ...], value: object
+) -> None:
     data = json.loads(json.dumps(BASE))
     node = data
     for key in path[:-1]:
@@ -60,9 +91,19 @@ def test_a_mutated_valid_scenario_is_valid_or_a_located_error(tmp_path: Path, pa
 
 
 @BUDGET
-@given(st.lists(st.one_of(st.text(max_size=60), st.dictionaries(st.text(max_size=10), scalars, max_size=5).map(json.dumps)),
-                max_size=6), st.booleans())
-def test_persona_files_yield_personas_or_a_located_error(tmp_path: Path, lines: list[str], csv: bool) -> None:
+@given(
+    st.lists(
+        st.one_of(
+            st.text(max_size=60),
+            st.dictionaries(st.text(max_size=10), scalars, max_size=5).map(json.dumps),
+        ),
+        max_size=6,
+    ),
+    st.booleans(),
+)
+def test_persona_files_yield_personas_or_a_located_error(
+    tmp_path: Path, lines: list[str], csv: bool
+) -> None:
     name = "people.csv" if csv else "people.jsonl"
     (tmp_path / name).write_text("\n".join(lines), encoding="utf-8")
     text = SCRIPTED_TOWN.replace("population:\n", f"population:\n  personas_file: {name}\n")
@@ -79,13 +120,17 @@ def test_size_limits_and_no_evaluation(tmp_path: Path) -> None:
     except ScenarioError as err:
         assert "over the 1000000 limit" in str(err)
     # YAML tags that would construct Python objects are refused by safe_load
-    tagged = SCRIPTED_TOWN.replace("name: tiny_town", "name: !!python/object/apply:os.system ['echo pwned']")
+    tagged = SCRIPTED_TOWN.replace(
+        "name: tiny_town", "name: !!python/object/apply:os.system ['echo pwned']"
+    )
     try:
         parse_scenario(tagged, tmp_path / "tagged.yaml")
         raise AssertionError("a python tag was accepted")
     except ScenarioError as err:
         assert ": (yaml):" in str(err)
-    long_description = SCRIPTED_TOWN.replace("{name: Ada, traits: {coins: 10}}", "{name: Ada, description: '" + "x" * 5000 + "'}")
+    long_description = SCRIPTED_TOWN.replace(
+        "{name: Ada, traits: {coins: 10}}", "{name: Ada, description: '" + "x" * 5000 + "'}"
+    )
     try:
         parse_scenario(long_description, tmp_path / "long.yaml")
         raise AssertionError("an oversized field was accepted")
