@@ -1,6 +1,6 @@
 """A local OpenAI-compatible server for tests and benchmarks (a test double).
 
-Serves ``POST /v1/chat/completions`` and ``GET /v1/models`` on 127.0.0.1 from a thread
+Serves ``POST /v1/chat/completions``, ``POST /v1/embeddings`` and ``GET /v1/models`` on 127.0.0.1 from a thread
 with its own event loop. It holds each request ``latency`` seconds, admits at most
 ``cap`` requests at once, counts requests and peak concurrency, and can inject faults
 into successive requests: ``429`` (with Retry-After), ``500``, ``reset`` (connection
@@ -38,6 +38,7 @@ class Counters:
     peak_in_flight: int = 0
     faults: dict[str, int] = field(default_factory=dict)
     arrivals: list[float] = field(default_factory=list)
+    embedding_requests: int = 0
 
 
 class FakeOpenAIServer:
@@ -162,6 +163,25 @@ class FakeOpenAIServer:
                 writer, 200, {"object": "list", "data": [{"id": self.model, "object": "model"}]}
             )
             return True
+        if method == "POST" and path.endswith("/embeddings"):
+            self.counters.embedding_requests += 1
+            texts = json.loads(body)["input"]
+            texts = [texts] if isinstance(texts, str) else texts
+            data = [
+                {"object": "embedding", "index": i, "embedding": _vector(text)}
+                for i, text in enumerate(texts)
+            ]
+            await self._send(
+                writer,
+                200,
+                {
+                    "object": "list",
+                    "data": data,
+                    "model": self.model,
+                    "usage": {"prompt_tokens": 0, "total_tokens": 0},
+                },
+            )
+            return True
         if not path.endswith("/chat/completions"):
             await self._send(writer, 404, {"error": {"message": f"no route {path}"}})
             return True
@@ -274,6 +294,14 @@ class FakeOpenAIServer:
             head += f"{key}: {value}\r\n"
         writer.write(head.encode() + b"\r\n" + raw)
         await writer.drain()
+
+
+def _vector(text: str, dim: int = 16) -> list[float]:
+    """A deterministic pseudo-embedding: word hashes into ``dim`` buckets."""
+    vector = [0.0] * dim
+    for word in text.lower().split():
+        vector[int(hashlib.md5(word.encode()).hexdigest(), 16) % dim] += 1.0
+    return vector
 
 
 def _schema_of(request: dict[str, Any]) -> dict[str, Any] | None:

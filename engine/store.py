@@ -109,6 +109,19 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
+def _event_row(e: Event) -> tuple[Any, ...]:
+    """An event as stored: (seq, t, actor, kind, target, payload JSON, perceivers JSON)."""
+    return (
+        e.seq,
+        e.t,
+        e.actor,
+        e.kind,
+        e.target,
+        _json(dict(e.payload)),
+        _json(list(e.perceivers)),
+    )
+
+
 class RunStore:
     """Read and append to ``run.sqlite`` of one run folder."""
 
@@ -209,20 +222,7 @@ class RunStore:
                 )
             self.db.executemany(
                 "INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        run,
-                        e.seq,
-                        e.t,
-                        e.actor,
-                        e.kind,
-                        e.target,
-                        _json(dict(e.payload)),
-                        _json(list(e.perceivers)),
-                        index,
-                    )
-                    for e in events
-                ],
+                [(run, *_event_row(e), index) for e in events],
             )
             self.db.executemany(
                 "INSERT INTO model_calls VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -281,18 +281,7 @@ class RunStore:
             "SELECT seq, t, actor, kind, target, payload, perceivers FROM events WHERE window = ? ORDER BY seq",
             (index,),
         ).fetchall()
-        fresh = [
-            (
-                e.seq,
-                e.t,
-                e.actor,
-                e.kind,
-                e.target,
-                _json(dict(e.payload)),
-                _json(list(e.perceivers)),
-            )
-            for e in events
-        ]
+        fresh = [_event_row(e) for e in events]
         if stored != fresh:
             first = next(
                 (i for i, (a, b) in enumerate(zip(stored, fresh, strict=False)) if a != b), 0

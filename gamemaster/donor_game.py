@@ -62,7 +62,7 @@ class DonorSection(BaseModel):
     """The ``game:`` section of a donor-game scenario (defaults follow the paper)."""
 
     model_config = ConfigDict(extra="forbid")
-    agents_per_generation: int = Field(12, ge=2, le=1000)
+    agents_per_generation: int = Field(12, ge=2, le=100_000)
     generations: int = Field(10, ge=1, le=1000)
     rounds: int | None = Field(
         None,
@@ -104,14 +104,14 @@ def units(amount: float) -> str:
     return f"{amount:.6f}".rstrip("0").rstrip(".")
 
 
-def schedule(n: int, pairing: str) -> list[list[tuple[int, int]]]:
-    """Rounds of (donor index, recipient index) pairs over a shuffled population of ``n``.
+def schedule(n: int, pairing: str, rounds: int | None = None) -> list[list[tuple[int, int]]]:
+    """The first ``rounds`` (default: n) rounds of (donor, recipient) index pairs.
 
     Indexes 0..n/2-1 are half A, n/2..n-1 half B (see the module docstring).
     """
     half = n // 2
-    rounds: list[list[tuple[int, int]]] = []
-    for i in range(n):
+    played: list[list[tuple[int, int]]] = []
+    for i in range(n if rounds is None else min(rounds, n)):
         if pairing == "strict_alternation":  # meet each partner twice in a row, roles swapped
             shift, a_donates = i // 2, i % 2 == 0
         else:  # the second half repeats the first with roles swapped
@@ -121,8 +121,8 @@ def schedule(n: int, pairing: str) -> list[list[tuple[int, int]]]:
         for j in range(half):
             a, b = j, half + (j + shift) % half
             pairs.append((a, b) if a_donates else (b, a))
-        rounds.append(pairs)
-    return rounds
+        played.append(pairs)
+    return played
 
 
 class DonorGameMaster(GameMaster):
@@ -147,7 +147,8 @@ class DonorGameMaster(GameMaster):
         self.alive = [p.name for p in first]
         self.strategies: dict[str, str] = {}
         self.resources = {name: section.endowment for name in self.alive}
-        self.history: list[dict[str, Any]] = []  # donations of the current game, in order
+        self.history: list[dict[str, Any]] = []  # decisions of the current game, in order
+        self.given: dict[str, list[dict[str, Any]]] = {}  # the same, by donor (for traces)
         self.pairs: dict[str, str] = {}  # donor -> recipient in the current round
         self.last_scores: dict[str, float] = {}
         self.finished_generations: list[float] = []  # mean final resources of each generation
@@ -182,15 +183,14 @@ class DonorGameMaster(GameMaster):
         section: DonorSection = self.section
         self.game = game
         self.history = []
+        self.given = {}
         self.resources = {name: section.endowment for name in self.alive}
         if game == 1:
             self.order = list(self.alive)
             self.rng.shuffle(self.order)
 
     def _rounds(self, game: int) -> list[list[tuple[int, int]]]:
-        rounds = schedule(len(self.order), self.section.pairing)[
-            : self.section.rounds or len(self.order)
-        ]
+        rounds = schedule(len(self.order), self.section.pairing, self.section.rounds)
         if game == 2:  # notebook compat: the second game reverses every pairing's roles
             rounds = [[(r, d) for d, r in pairs] for pairs in rounds]
         return rounds
@@ -293,7 +293,7 @@ class DonorGameMaster(GameMaster):
         who, limit = agent, before_round
         for _ in range(depth):
             last = next(
-                (h for h in reversed(self.history) if h["donor"] == who and h["round"] < limit),
+                (h for h in reversed(self.given.get(who, ())) if h["round"] < limit),
                 None,
             )
             if last is None:
@@ -412,7 +412,7 @@ class DonorGameMaster(GameMaster):
         }
         if action.name == "refuse":
             record["fraction"] = 0.0
-            self.history.append(record)
+            self._record(record)
             return [Event(t, "refusal", agent, recipient, {**base}, (agent, recipient))]
         if action.name == "punish":
             cost = amount * section.punishment.cost
@@ -424,7 +424,7 @@ class DonorGameMaster(GameMaster):
             removed = min(self.resources[recipient], amount * section.punishment.effect)
             self.resources[agent] -= cost
             self.resources[recipient] -= removed
-            self.history.append(record)
+            self._record(record)
             return [
                 Event(
                     t,
@@ -437,9 +437,13 @@ class DonorGameMaster(GameMaster):
             ]
         self.resources[agent] -= amount
         self.resources[recipient] += amount * section.multiplier
-        self.history.append(record)
+        self._record(record)
         payload["received"] = amount * section.multiplier
         return [Event(t, "donation", agent, recipient, payload, (agent, recipient))]
+
+    def _record(self, record: dict[str, Any]) -> None:
+        self.history.append(record)
+        self.given.setdefault(record["donor"], []).append(record)
 
     # -- state ------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:

@@ -215,3 +215,38 @@ def test_model_rated_importance_is_one_call_per_memory_and_recorded(
     values = {v for (v,) in db.execute("SELECT DISTINCT importance FROM memories")}
     assert values <= set(range(1, 11)) and len(values) > 1  # the model's integer ratings
     assert result.summary["decision_calls_per_action"] <= 2
+
+
+def test_openai_embedder_batches_one_request_per_call() -> None:
+    from agents.embedders import OpenAIEmbedder
+    from benchmarks.fake_openai import FakeOpenAIServer
+
+    with FakeOpenAIServer() as server:
+        embedder = OpenAIEmbedder(model="fake-embed", base_url=server.base_url, api_key_env=None)
+        bank = MemoryBank(embedder)
+        for i in range(30):
+            bank.add(f"agent{i}", f"the well is broken {i}", 1.0, "event")
+        bank.flush()
+        assert embedder.dim == 16
+        assert server.counters.embedding_requests == 2  # the dimension probe, then one batch of 30
+        assert bank.retrieve("agent3", "broken well", 2.0, 1)[0].text == "the well is broken 3"
+
+
+def test_reflection_adds_one_condensed_memory_every_n_activations(scripted_town, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    from engine.scenario import load_scenario
+    from engine.simulation import Simulation
+
+    result = Simulation(
+        load_scenario(scripted_town, ["memory.reflection_every=2"]), out=tmp_path / "run"
+    ).run()
+    db = sqlite3.connect(tmp_path / "run" / "run.sqlite")
+    reflections = db.execute("SELECT COUNT(*) FROM memories WHERE kind = 'reflection'").fetchone()[
+        0
+    ]
+    calls = db.execute("SELECT COUNT(*) FROM model_calls WHERE purpose = 'reflect'").fetchone()[0]
+    activations = db.execute("SELECT SUM(activations) FROM windows").fetchone()[0]
+    assert reflections == calls > 0
+    assert calls <= activations // 2 + 4  # one per two activations of each agent
+    assert result.summary["decision_calls_per_action"] > 1

@@ -31,6 +31,7 @@ def schedule_resources(
     endowment: float = 10.0,
     multiplier: float = 2.0,
     pairing: str = "round_robin",
+    rounds: int | None = None,
 ) -> list[float]:
     """Final resources (by shuffled position) when every donor gives ``fraction``.
 
@@ -43,7 +44,7 @@ def schedule_resources(
     from gamemaster.donor_game import schedule
 
     resources = [float(endowment)] * n
-    for pairs in schedule(n, pairing):
+    for pairs in schedule(n, pairing, rounds):
         for donor, recipient in pairs:
             gift = fraction * resources[donor]
             resources[donor] -= gift
@@ -52,12 +53,18 @@ def schedule_resources(
 
 
 def ceiling(
-    n: int, *, endowment: float = 10.0, multiplier: float = 2.0, pairing: str = "round_robin"
+    n: int,
+    *,
+    endowment: float = 10.0,
+    multiplier: float = 2.0,
+    pairing: str = "round_robin",
+    rounds: int | None = None,
 ) -> float:
-    """Total final resources if everyone always donates everything."""
-    return float(
-        sum(schedule_resources(n, 1.0, endowment=endowment, multiplier=multiplier, pairing=pairing))
+    """Total final resources if everyone always donates everything (in the rounds played)."""
+    everything = schedule_resources(
+        n, 1.0, endowment=endowment, multiplier=multiplier, pairing=pairing, rounds=rounds
     )
+    return float(sum(everything))
 
 
 def gini(values: Sequence[float]) -> float:
@@ -158,6 +165,7 @@ def generation_statistics(
     multiplier: float = 2.0,
     pairing: str = "round_robin",
     games: int = 1,
+    rounds: int | None = None,
     embed: Callable[[Sequence[str]], np.ndarray] | None = None,
 ) -> list[dict[str, Any]]:
     """Compute the statistics of each generation.
@@ -171,7 +179,9 @@ def generation_statistics(
     for row in rows:
         by_generation[row["generation"]].append(row)
     ends = {e.payload["generation"]: e.payload for e in events if e.kind == "generation_end"}
-    top = ceiling(agents, endowment=endowment, multiplier=multiplier, pairing=pairing)
+    top = ceiling(
+        agents, endowment=endowment, multiplier=multiplier, pairing=pairing, rounds=rounds
+    )
     previous_strategies: list[str] = []
     out = []
     for generation in sorted(set(by_generation) | set(ends)):
@@ -302,6 +312,7 @@ def run_statistics(
         multiplier=float(section.get("multiplier", 2.0)),
         pairing=str(section.get("pairing", "round_robin")),
         games=2 if section.get("compat") == "notebook" else 1,
+        rounds=section.get("rounds"),
         embed=HashingEmbedder(256).embed,
     )
     means = [g["resources_mean"] for g in per_generation if g["resources_mean"] is not None]
