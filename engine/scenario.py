@@ -8,10 +8,7 @@ schema. YAML is read with ``yaml.safe_load`` only, and no text is ever evaluated
 
 from __future__ import annotations
 
-import difflib
-import json
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -31,6 +28,7 @@ from pydantic import (
 
 from engine.simtime import parse_duration
 from engine.types import ScenarioError
+from engine.yamlsource import apply_override, did_you_mean, format_errors, parse_yaml
 
 MAX_SCENARIO_BYTES = 1_000_000
 
@@ -130,6 +128,7 @@ class ScriptedModelConfig(ModelBase):
     delay: Duration = Field(0.0, description="Wall-clock delay per call (benchmarks).")
 
 
+MODEL_BACKENDS = ("local", "openai", "scripted")
 ModelConfig = Annotated[
     LocalModelConfig | OpenAIModelConfig | ScriptedModelConfig, Field(discriminator="backend")
 ]
@@ -316,27 +315,27 @@ def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> LoadedScen
 
 def parse_scenario(text: str, path: Path, overrides: Sequence[str] = ()) -> LoadedScenario:
     """Validate scenario ``text`` as if read from ``path``."""
-    lines, data = _parse_yaml(text, path)
+    lines, data = parse_yaml(text, path)
     if not isinstance(data, dict):
         raise ScenarioError(
             f"{path}:1: (top level): a scenario is a mapping of keys, got {type(data).__name__}"
         )
     for override in overrides:
-        _apply_override(data, override, path)
+        apply_override(data, override, path)
     context = {"base": str(path.parent)}
     problems: list[str] = []
     scenario = None
     try:
         scenario = Scenario.model_validate(data, context=context)
     except ValidationError as err:
-        problems += _format_errors(err, path, lines, Scenario, ())
+        problems += format_errors(err, path, lines, Scenario, (), {("model",): MODEL_BACKENDS})
     game_section: BaseModel | None = None
     game_data = data.get("game")
     if isinstance(game_data, dict) and isinstance(game_data.get("type"), str):
         names = game_names()
         spec = game_spec(game_data["type"]) if game_data["type"] in names else None
         if spec is None:
-            hint = _did_you_mean(game_data["type"], names)
+            hint = did_you_mean(game_data["type"], names)
             line = lines.get(("game", "type"), 1)
             problems.append(f"{path}:{line}: game.type: unknown game{hint}")
         else:
@@ -344,164 +343,13 @@ def parse_scenario(text: str, path: Path, overrides: Sequence[str] = ()) -> Load
             try:
                 game_section = spec.section.model_validate(body, context=context)
             except ValidationError as err:
-                problems += _format_errors(err, path, lines, spec.section, ("game",))
+                problems += format_errors(err, path, lines, spec.section, ("game",))
     if problems or scenario is None or game_section is None:
         raise ScenarioError("\n".join(problems) or f"{path}:1: game: missing")
     from engine.personas import load_population
 
     load_population(scenario.population, path, lines)  # file:line errors surface at validate time
     return LoadedScenario(scenario, game_section, path, data)
-
-
-def _parse_yaml(text: str, path: Path) -> tuple[dict[tuple[Any, ...], int], Any]:
-    """Parse safely; return the data and a map from key paths to 1-based line numbers."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        line = mark.line + 1 if mark else 1
-        raise ScenarioError(f"{path}:{line}: (yaml): {_one_line(err.problem or err)}") from None
-    except yaml.reader.ReaderError as err:  # a character YAML does not allow
-        line = text[: err.position].count("\n") + 1
-        raise ScenarioError(
-            f"{path}:{line}: (yaml): character {err.character!r} is not allowed"
-        ) from None
-    except yaml.YAMLError as err:
-        raise ScenarioError(f"{path}:1: (yaml): {_one_line(err)}") from None
-    lines: dict[tuple[Any, ...], int] = {}
-
-    def walk(node: yaml.Node, at: tuple[Any, ...]) -> None:
-        lines.setdefault(at, node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode):
-            seen: set[Any] = set()
-            for key_node, value_node in node.value:
-                key = key_node.value
-                if key in seen:
-                    raise ScenarioError(
-                        f"{path}:{key_node.start_mark.line + 1}: {_dotted((*at, key))}: duplicate key"
-                    )
-                seen.add(key)
-                lines[(*at, key)] = key_node.start_mark.line + 1
-                walk(value_node, (*at, key))
-        elif isinstance(node, yaml.SequenceNode):
-            for index, item in enumerate(node.value):
-                lines[(*at, index)] = item.start_mark.line + 1
-                walk(item, (*at, index))
-
-    if root is not None:
-        walk(root, ())
-    return lines, data
-
-
-def _one_line(message: object) -> str:
-    return " ".join(str(message).split())
-
-
-def _apply_override(data: dict[str, Any], override: str, path: Path) -> None:
-    """Apply ``a.b=value`` (value parsed as YAML) to the raw scenario data."""
-    key, sep, raw = override.partition("=")
-    if not sep or not key.strip():
-        raise ScenarioError(f"--set {override}: (override): expected key.path=value")
-    try:
-        value = yaml.safe_load(raw)
-    except yaml.YAMLError as err:
-        raise ScenarioError(f"--set {override}: {key}: value is not valid YAML: {err}") from None
-    parts = key.strip().split(".")
-    node: Any = data
-    for part in parts[:-1]:
-        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        elif isinstance(node, dict):
-            node = node.setdefault(part, {})
-        else:
-            raise ScenarioError(f"--set {override}: {key}: cannot descend into {part!r}")
-    last = parts[-1]
-    if isinstance(node, list) and last.isdigit() and int(last) < len(node):
-        node[int(last)] = value
-    elif isinstance(node, dict):
-        node[last] = value
-    else:
-        raise ScenarioError(f"--set {override}: {key}: cannot set {last!r}")
-
-
-def _dotted(loc: Sequence[Any]) -> str:
-    """A field path for messages; odd keys (spaces, control characters) are quoted."""
-    parts = [str(p) if re.fullmatch(r"[\w-]+", str(p)) else json.dumps(str(p)) for p in loc]
-    return ".".join(parts) or "(top level)"
-
-
-def _line_for(lines: Mapping[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int:
-    """The line of the deepest existing prefix of ``loc`` (a missing key: its parent)."""
-    for end in range(len(loc), -1, -1):
-        if loc[:end] in lines:
-            return lines[loc[:end]]
-    return 1
-
-
-def _format_errors(
-    err: ValidationError,
-    path: Path,
-    lines: Mapping[tuple[Any, ...], int],
-    model: type[BaseModel],
-    prefix: tuple[Any, ...],
-) -> list[str]:
-    out = []
-    for error in err.errors():
-        # Discriminated unions add the tag to loc (model.openai.base_url); drop it.
-        raw_loc = tuple(error["loc"])
-        loc = tuple(p for i, p in enumerate(raw_loc) if not _is_union_tag(model, raw_loc[:i], p))
-        full = (*prefix, *loc)
-        message = error["msg"]
-        if error["type"] == "extra_forbidden":
-            message = f"unknown key{_did_you_mean(str(loc[-1]), _fields_at(model, loc[:-1]))}"
-        elif error["type"] == "missing":
-            message = "required field is missing"
-        elif "input" in error and error["type"] not in ("value_error",):
-            message += f" (got {json.dumps(error['input'], default=str)[:80]})"
-        out.append(f"{path}:{_line_for(lines, full)}: {_dotted(full)}: {message}")
-    return out
-
-
-def _is_union_tag(model: type[BaseModel], loc: tuple[Any, ...], part: Any) -> bool:
-    return part in ("local", "openai", "scripted") and loc == ("model",) and model is Scenario
-
-
-def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    """Field names of the (nested) model found at ``loc``, for "did you mean"."""
-    candidates: list[type[BaseModel]] = [model]
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        following: list[type[BaseModel]] = []
-        for current in candidates:
-            field = current.model_fields.get(str(part))
-            if field is not None:
-                following += _models_in(field.annotation)
-        candidates = following
-    names: list[str] = []
-    for current in candidates:
-        names += [n for n in current.model_fields if n not in names]
-    return names
-
-
-def _models_in(annotation: Any) -> list[type[BaseModel]]:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    found: list[type[BaseModel]] = []
-    for arg in getattr(annotation, "__args__", ()) or ():
-        found += _models_in(arg)
-    metadata = getattr(annotation, "__metadata__", None)
-    if metadata is not None:
-        found += _models_in(getattr(annotation, "__origin__", None))
-    return found
-
-
-def _did_you_mean(word: str, options: Mapping[str, Any] | Sequence[str]) -> str:
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    if close:
-        return f" {word!r}; did you mean {close[0]!r}?"
-    return f" {word!r}; allowed: {', '.join(list(options)[:20])}" if options else f" {word!r}"
 
 
 def json_schema() -> dict[str, Any]:
