@@ -251,7 +251,10 @@ def test_statistics_helpers() -> None:
 def test_quick_donor_game_runs_on_the_embedded_model(tmp_path: Path) -> None:
     pytest.importorskip("llama_cpp")
     root = Path(__file__).resolve().parent.parent
-    loaded = load_scenario(root / "scenarios" / "donor_game" / "quick.yaml", ["game.generations=1"])
+    loaded = load_scenario(
+        root / "scenarios" / "donor_game" / "quick.yaml",
+        ["game.generations=1", "game.agents_per_generation=2"],
+    )
     result = Simulation(loaded, out=tmp_path / "run").run()
     assert result.status == "finished"
     table = result.stats["per_generation"]

@@ -157,7 +157,7 @@ def test_quick_social_media_runs_on_the_embedded_defaults(tmp_path: Path) -> Non
     root = Path(__file__).resolve().parent.parent
     loaded = load_scenario(
         root / "scenarios" / "social_media" / "quick.yaml",
-        ["duration=6h", "population.activity.scale=0.2"],
+        ["duration=2h", "population.activity.scale=0.15", "game.null_samples=5"],
     )
     result = Simulation(loaded, out=tmp_path / "run").run()
     assert result.status == "finished"
