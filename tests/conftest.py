@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 import textwrap
 from collections.abc import Callable
@@ -39,6 +40,16 @@ game:
   facts: [The well is broken.]
   project: {name: the well fund, cost: 30}
 """
+
+
+def stored_events(folder: Path) -> list[tuple[object, ...]]:
+    """The events table of a run folder, in sequence order (every column but ``run``)."""
+    db = sqlite3.connect(folder / "run.sqlite")
+    rows = db.execute(
+        "SELECT seq, t, actor, kind, target, payload, perceivers, window FROM events ORDER BY seq"
+    ).fetchall()
+    db.close()
+    return rows
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from engine.models.scripted import ScriptedBackend
 from engine.scenario import load_scenario
 from engine.simulation import Simulation
 from engine.types import ModelError
+from tests.conftest import stored_events
 
 
 def test_parse_exact_and_repaired() -> None:
@@ -209,16 +210,9 @@ game: {{type: narrative, locations: [square, well], project: {{cost: 10}}}}
 """
 
 
-def _events(folder: Path) -> list[tuple[object, ...]]:
-    db = sqlite3.connect(folder / "run.sqlite")
-    rows = db.execute(
-        "SELECT seq, t, actor, kind, target, payload, perceivers FROM events"
-    ).fetchall()
-    db.close()
-    return rows
-
-
-def test_record_then_replay_offline_gives_identical_events(tmp_path: Path, write_scenario) -> None:  # type: ignore[no-untyped-def]
+def test_record_then_replay_offline_gives_identical_events(
+    tmp_path: Path, write_scenario
+) -> None:  # type: ignore[no-untyped-def]
     with FakeOpenAIServer() as server:
         url = server.base_url
         recorded_path = write_scenario(OPENAI_TOWN.format(url=url, mode="record"), "record.yaml")
@@ -230,7 +224,7 @@ def test_record_then_replay_offline_gives_identical_events(tmp_path: Path, write
         load_scenario(replay_path), out=tmp_path / "replayed"
     ).run()  # server is gone
     assert replayed.summary["cached_replies"] == replayed.summary["model_calls"] > 5
-    assert _events(tmp_path / "recorded") == _events(tmp_path / "replayed")
+    assert stored_events(tmp_path / "recorded") == stored_events(tmp_path / "replayed")
 
 
 def test_a_replay_miss_names_the_request(tmp_path: Path, write_scenario) -> None:  # type: ignore[no-untyped-def]

@@ -12,20 +12,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import SCRIPTED_TOWN
+from tests.conftest import SCRIPTED_TOWN, stored_events
 
 TOWN = SCRIPTED_TOWN.replace("duration: 6h", "duration: 12h").replace(
     "model: {backend: scripted}", "model: {backend: scripted, delay: 0.01}"
 )
-
-
-def _events(folder: Path) -> list[tuple[object, ...]]:
-    db = sqlite3.connect(folder / "run.sqlite")
-    rows = db.execute(
-        "SELECT seq, t, actor, kind, target, payload, perceivers, window FROM events ORDER BY seq"
-    ).fetchall()
-    db.close()
-    return rows
 
 
 def _windows(folder: Path) -> int:
@@ -94,7 +85,7 @@ def test_sigkill_at_random_moments_then_resume_gives_the_same_events(
     _, stderr = process.communicate(timeout=300)
     assert process.returncode == 0, stderr
     assert kills == 3
-    assert _events(out) == _events(reference)
+    assert stored_events(out) == stored_events(reference)
     db = sqlite3.connect(out / "run.sqlite")
     assert db.execute("SELECT status FROM run").fetchone()[0] == "finished"
 
@@ -134,7 +125,7 @@ def test_interrupted_run_resumes_and_a_finished_one_is_left_alone(
         timeout=300,
     )
     assert resumed.returncode == 0, resumed.stderr
-    assert _events(out) == _events(reference)
+    assert stored_events(out) == stored_events(reference)
     again = subprocess.run(
         [sys.executable, "-m", "engine.cli", "resume", str(out)], capture_output=True, text=True
     )
@@ -219,5 +210,5 @@ def test_resume_after_the_model_server_died(
     )
     server.stop()
     assert resumed.returncode == 0, resumed.stderr
-    assert _events(out) == _events(reference)
+    assert stored_events(out) == stored_events(reference)
     assert served > 0

@@ -12,15 +12,7 @@ from pathlib import Path
 
 from engine.scenario import load_scenario
 from engine.simulation import Simulation
-
-
-def _events(folder: Path) -> list[tuple[object, ...]]:
-    db = sqlite3.connect(folder / "run.sqlite")
-    rows = db.execute(
-        "SELECT seq, t, actor, kind, target, payload, perceivers, window FROM events ORDER BY seq"
-    ).fetchall()
-    db.close()
-    return rows
+from tests.conftest import stored_events
 
 
 def _run(scenario: Path, out: Path, seed: int | None = None, *overrides: str) -> Path:
@@ -29,10 +21,12 @@ def _run(scenario: Path, out: Path, seed: int | None = None, *overrides: str) ->
     return out
 
 
-def test_same_seed_same_events_other_seed_other_events(scripted_town: Path, tmp_path: Path) -> None:
-    first = _events(_run(scripted_town, tmp_path / "a", 11))
-    second = _events(_run(scripted_town, tmp_path / "b", 11))
-    other = _events(_run(scripted_town, tmp_path / "c", 12))
+def test_same_seed_same_events_other_seed_other_events(
+    scripted_town: Path, tmp_path: Path
+) -> None:
+    first = stored_events(_run(scripted_town, tmp_path / "a", 11))
+    second = stored_events(_run(scripted_town, tmp_path / "b", 11))
+    other = stored_events(_run(scripted_town, tmp_path / "c", 12))
     assert len(first) > 20
     assert first == second
     assert first != other
