@@ -311,6 +311,8 @@ def _print_summary(summary: dict[str, Any], status: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from engine.simtime import format_time
+
     table = Table(title=f"run {status}", show_header=False)
     for key in (
         "sim_time",
@@ -329,7 +331,8 @@ def _print_summary(summary: dict[str, Any], status: str) -> None:
         "wall_seconds",
     ):
         if key in summary:
-            table.add_row(key, str(summary[key]))
+            value = summary[key]
+            table.add_row(key, format_time(value) if key == "sim_time" else str(value))
     for key, value in summary.get("game", {}).items():
         table.add_row(
             f"game.{key}", json.dumps(value) if isinstance(value, dict | list) else str(value)
