@@ -210,9 +210,7 @@ game: {{type: narrative, locations: [square, well], project: {{cost: 10}}}}
 """
 
 
-def test_record_then_replay_offline_gives_identical_events(
-    tmp_path: Path, write_scenario
-) -> None:  # type: ignore[no-untyped-def]
+def test_record_then_replay_offline_gives_identical_events(tmp_path: Path, write_scenario) -> None:  # type: ignore[no-untyped-def]
     with FakeOpenAIServer() as server:
         url = server.base_url
         recorded_path = write_scenario(OPENAI_TOWN.format(url=url, mode="record"), "record.yaml")

@@ -29,6 +29,18 @@ def _windows(folder: Path) -> int:
         return 0
 
 
+def _reference_run(scenario: Path, out: Path) -> Path:
+    """An uninterrupted run of ``scenario`` into ``out`` (the log resumes must match)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "run", str(scenario), "--quiet", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    return out
+
+
 def _socium(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "engine.cli", *args, "--quiet"],
@@ -42,24 +54,7 @@ def test_sigkill_at_random_moments_then_resume_gives_the_same_events(
     write_scenario: Callable[..., Path], tmp_path: Path
 ) -> None:
     scenario = write_scenario(TOWN)
-    reference = tmp_path / "reference"
-    assert (
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "engine.cli",
-                "run",
-                str(scenario),
-                "--quiet",
-                "--out",
-                str(reference),
-            ],
-            capture_output=True,
-            timeout=300,
-        ).returncode
-        == 0
-    )
+    reference = _reference_run(scenario, tmp_path / "reference")
     total = _windows(reference)
     assert total > 10
 
@@ -94,22 +89,7 @@ def test_interrupted_run_resumes_and_a_finished_one_is_left_alone(
     write_scenario: Callable[..., Path], tmp_path: Path
 ) -> None:
     scenario = write_scenario(TOWN)
-    reference, out = tmp_path / "reference", tmp_path / "interrupted"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "engine.cli",
-            "run",
-            str(scenario),
-            "--quiet",
-            "--out",
-            str(reference),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+    reference, out = _reference_run(scenario, tmp_path / "reference"), tmp_path / "interrupted"
     process = _socium("run", str(scenario), "--out", str(out))
     _wait_for_windows(out, 3, process)
     process.send_signal(signal.SIGINT)  # Ctrl-C: stop after the current window
@@ -174,22 +154,7 @@ def test_resume_after_the_model_server_died(
         f'model: {{backend: openai, base_url: "{server.base_url}", model: m, max_retries: 1, backoff: 0.01}}',
     )
     scenario = write_scenario(text)
-    reference = tmp_path / "reference"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "engine.cli",
-            "run",
-            str(scenario),
-            "--quiet",
-            "--out",
-            str(reference),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+    reference = _reference_run(scenario, tmp_path / "reference")
     served = server.counters.requests
     server.faults.extend(["500", "500"])  # retried: they change nothing in the event log
     out = tmp_path / "run"

@@ -21,9 +21,7 @@ def _run(scenario: Path, out: Path, seed: int | None = None, *overrides: str) ->
     return out
 
 
-def test_same_seed_same_events_other_seed_other_events(
-    scripted_town: Path, tmp_path: Path
-) -> None:
+def test_same_seed_same_events_other_seed_other_events(scripted_town: Path, tmp_path: Path) -> None:
     first = stored_events(_run(scripted_town, tmp_path / "a", 11))
     second = stored_events(_run(scripted_town, tmp_path / "b", 11))
     other = stored_events(_run(scripted_town, tmp_path / "c", 12))
