@@ -8,8 +8,7 @@ many memories the agent holds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -39,7 +38,6 @@ class AgentSettings:
     max_memory_chars: int = 1200
     reflection_every: int | None = None
     fallback_action: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Agent:

@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -44,7 +45,7 @@ embedder: {{kind: hashing, dim: 64}}
 memory: {{k: 3, half_life: 12h}}
 population:
   count: {agents}
-  activity: {{schedule: poisson, rate: 0.25, rate_sigma: 1.0}}
+  activity: {{schedule: poisson, rate: {rate}, rate_sigma: 1.0}}
   personas: [{{name: user, description: A person on the platform.}}]
 game: {{type: social_media, actions: [post, reply, repost, like, do_nothing], feed_size: 5,
         recent_posts: 300, snapshot_every: 6h, null_samples: 0, bootstrap_samples: 0}}
@@ -62,7 +63,7 @@ game: {{type: donor_game, agents_per_generation: {agents}, generations: 1, round
 """
 
 
-def one(kind: str, agents: int, latency: float) -> dict[str, float]:
+def one(kind: str, agents: int, latency: float, rate: float = 0.25) -> dict[str, Any]:
     """Run one configuration in this process; print a JSON line."""
     from engine.scenario import load_scenario
     from engine.simulation import Simulation
@@ -76,7 +77,9 @@ def one(kind: str, agents: int, latency: float) -> dict[str, float]:
         model = f'{{backend: openai, base_url: "{url}", model: fake-model, max_concurrency: 256, timeout: 120s}}'
     folder = Path(tempfile.mkdtemp())
     path = folder / "scenario.yaml"
-    path.write_text((SOCIAL if kind == "social" else DONOR).format(agents=agents, model=model))
+    path.write_text(
+        (SOCIAL if kind == "social" else DONOR).format(agents=agents, model=model, rate=rate)
+    )
     try:
         simulation = Simulation(load_scenario(path), out=folder / "run")
         started = time.perf_counter()

@@ -18,7 +18,6 @@ import os
 import platform
 import resource
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,33 +27,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.scale import one  # noqa: E402
 from engine.network.social import SocialGraphs, statistics  # noqa: E402
-from engine.scenario import load_scenario  # noqa: E402
-from engine.simulation import Simulation  # noqa: E402
-
-SCENARIO = """
-name: social_scale
-seed: 1
-duration: 1d
-window: 10m
-max_concurrency: {concurrency}
-model: {model}
-embedder: {{kind: hashing, dim: 64}}
-memory: {{k: 3, half_life: 12h}}
-population:
-  count: {agents}
-  activity: {{schedule: poisson, rate: {rate}, rate_sigma: 1.0}}
-  personas: [{{name: user, description: A person on the platform.}}]
-game:
-  type: social_media
-  actions: [post, reply, repost, like, do_nothing]
-  feed_size: 5
-  recent_posts: 300
-  recommender: similarity
-  snapshot_every: 6h
-  null_samples: 0
-  bootstrap_samples: 0
-"""
 
 
 def peak_rss_mb() -> float:
@@ -62,43 +36,21 @@ def peak_rss_mb() -> float:
 
 
 def simulate(agents: int, rate: float, server: bool) -> None:
-    model = "{backend: scripted, max_concurrency: 4096}"
-    process = None
-    concurrency = 4096
-    if server:
-        from benchmarks.model_throughput import start_latency_server
-
-        process, url = start_latency_server(0.2)
-        model = f'{{backend: openai, base_url: "{url}", model: fake-model, max_concurrency: 256}}'
-        concurrency = 256
-    folder = Path(tempfile.mkdtemp())
-    path = folder / "scenario.yaml"
-    path.write_text(SCENARIO.format(agents=agents, rate=rate, model=model, concurrency=concurrency))
-    try:
-        simulation = Simulation(load_scenario(path), out=folder / "run")
-        started = time.perf_counter()
-        result = simulation.run()
-        wall = time.perf_counter() - started
-    finally:
-        if process is not None:
-            process.terminate()
-    summary = result.summary
-    actions = summary["actions"]
-    print(
-        f"agents {agents:,}, one simulated day, 10-minute window, "
-        f"{'latency server 200 ms, max_concurrency 256' if server else 'scripted model (zero latency)'}"
+    """The social configuration of benchmarks/scale.py, reported in more detail."""
+    r = one("social", agents, 0.2 if server else 0.0, rate)
+    setting = (
+        "latency server 200 ms, max_concurrency 256" if server else "scripted model (zero latency)"
     )
+    print(f"agents {agents:,}, one simulated day, 10-minute window, {setting}")
     print(
-        f"  actions {actions:,} in {summary['windows']} windows; wall {wall:.1f} s "
-        f"({wall / max(actions, 1) * 1000:.3f} ms per action, statistics included)"
+        f"  actions {r['actions']:,} in {r['windows']} windows; wall {r['wall']:.1f} s "
+        f"({r['ms_per_action']:.3f} ms per action, statistics included)"
     )
-    print(f"  model calls per agent action: {summary['model_calls_per_action']}")
-    print(f"  peak decisions in flight: {summary['peak_decisions_in_flight']}")
-    print(f"  peak RSS: {peak_rss_mb():.0f} MB")
+    print(f"  model calls per agent action: {r['calls_per_action']}")
+    print(f"  peak decisions in flight: {r['peak_in_flight']}")
+    print(f"  peak RSS: {r['rss_mb']:.0f} MB")
     if server:
-        ideal = actions * 0.2 / min(256, max(1, actions // max(summary["windows"], 1)))
-        print(f"  average parallelism: {actions * 0.2 / wall:.1f} (requests x latency / wall)")
-        del ideal
+        print(f"  average parallelism: {r['parallelism']:.1f} (requests x latency / wall)")
 
 
 def synthetic_graph(nodes: int, edges: int, seed: int = 0) -> SocialGraphs:

@@ -41,6 +41,15 @@ def _reference_run(scenario: Path, out: Path) -> Path:
     return out
 
 
+def _resume(out: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "engine.cli", "resume", str(out), "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 def _socium(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "engine.cli", *args, "--quiet"],
@@ -98,12 +107,7 @@ def test_interrupted_run_resumes_and_a_finished_one_is_left_alone(
     db = sqlite3.connect(out / "run.sqlite")
     assert db.execute("SELECT status FROM run").fetchone()[0] == "interrupted"
     db.close()
-    resumed = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "resume", str(out), "--quiet"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    resumed = _resume(out)
     assert resumed.returncode == 0, resumed.stderr
     assert stored_events(out) == stored_events(reference)
     again = subprocess.run(
@@ -125,12 +129,7 @@ def test_resume_refuses_a_store_that_diverges(
     db.execute("UPDATE events SET payload = '{\"tampered\": true}' WHERE seq = 1")
     db.commit()
     db.close()
-    resumed = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "resume", str(out), "--quiet"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    resumed = _resume(out)
     assert resumed.returncode == 1
     assert "resume diverged from the stored run in window" in resumed.stderr
     assert "Traceback" not in resumed.stderr
@@ -167,12 +166,7 @@ def test_resume_after_the_model_server_died(
     assert db.execute("SELECT status FROM run").fetchone()[0] == "failed"
     db.close()
     server.start()  # ... and comes back on the same port
-    resumed = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "resume", str(out), "--quiet"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    resumed = _resume(out)
     server.stop()
     assert resumed.returncode == 0, resumed.stderr
     assert stored_events(out) == stored_events(reference)
