@@ -5,8 +5,11 @@ with its own event loop. It holds each request ``latency`` seconds, admits at mo
 ``cap`` requests at once, counts requests and peak concurrency, and can inject faults
 into successive requests: ``429`` (with Retry-After), ``500``, ``reset`` (connection
 closed without reply), ``hang`` (never answers), ``garbage`` (a reply that is not the
-requested JSON), ``truncated`` (a cut-off HTTP body). Replies honour a JSON-schema
-``response_format`` with a valid instance, like a constrained server would.
+requested JSON), ``truncated`` (a cut-off HTTP body), ``401`` (a rejected API key).
+Replies honour a JSON-schema constraint with a valid instance, like a constrained server
+would; ``styles`` limits the constraint forms it accepts (``response_format``,
+``json_object``, ``guided``) and answers 400 to the others, as vLLM or an older server
+does.
 
 Run standalone: ``python -m benchmarks.fake_openai --port 8000 --latency 0.2``.
 """
@@ -54,6 +57,7 @@ class FakeOpenAIServer:
         model: str = "fake-model",
         fault_rates: dict[str, float] | None = None,
         seed: int = 0,
+        styles: tuple[str, ...] = ("response_format", "json_object", "guided"),
     ) -> None:
         self.latency = latency
         self.cap = cap
@@ -63,6 +67,7 @@ class FakeOpenAIServer:
         self.faults: deque[str] = deque()
         self.fault_rates = dict(fault_rates or {})  # kind -> probability per request
         self._fault_rng = random.Random(seed)
+        self.styles = styles
         self.counters = Counters()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.AbstractServer | None = None
@@ -213,7 +218,16 @@ class FakeOpenAIServer:
                 if fault == "500":
                     await self._send(writer, 500, {"error": {"message": "internal error"}})
                     return True
+                if fault == "401":
+                    message = "Incorrect API key provided"
+                    await self._send(writer, 401, {"error": {"message": message}})
+                    return True
                 request = json.loads(body)
+                style = _style_of(request)
+                if style is not None and style not in self.styles:
+                    message = f"{style} is not supported by this server"
+                    await self._send(writer, 400, {"error": {"message": message}})
+                    return True
                 content = self._content(request, garbage=fault == "garbage")
                 reply = self._completion(request, content)
                 if fault == "truncated":
@@ -284,6 +298,8 @@ class FakeOpenAIServer:
         raw = json.dumps(payload).encode()
         reason = {
             200: "OK",
+            400: "Bad Request",
+            401: "Unauthorized",
             404: "Not Found",
             429: "Too Many Requests",
             500: "Internal Server Error",
@@ -302,6 +318,16 @@ def _vector(text: str, dim: int = 16) -> list[float]:
     for word in text.lower().split():
         vector[int(hashlib.md5(word.encode()).hexdigest(), 16) % dim] += 1.0
     return vector
+
+
+def _style_of(request: dict[str, Any]) -> str | None:
+    """The constraint form a request uses, in the backend's names."""
+    kind = (request.get("response_format") or {}).get("type")
+    if kind == "json_schema":
+        return "response_format"
+    if kind == "json_object":
+        return "json_object"
+    return "guided" if "guided_json" in request else None
 
 
 def _schema_of(request: dict[str, Any]) -> dict[str, Any] | None:

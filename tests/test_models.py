@@ -165,6 +165,49 @@ def test_a_server_that_stays_down_raises_a_clear_model_error(sleeps: list[float]
     assert len(sleeps) == 3
 
 
+def test_a_rejected_api_key_stops_at_once_with_the_server_message(
+    server: FakeOpenAIServer, sleeps: list[float]
+) -> None:
+    server.faults.append("401")
+    with pytest.raises(ModelError, match=r"HTTP 401 .*Incorrect API key provided.*api_key_env"):
+        _generate(_backend(server))
+    assert server.counters.requests == 1 and sleeps == []  # a 4xx is not retried
+
+
+def test_constraint_forms_are_probed_once_per_server() -> None:
+    with FakeOpenAIServer(styles=("guided",)) as vllm_like:
+        backend = _backend(vllm_like)
+
+        async def go() -> tuple[object, object]:
+            model = _model(backend)
+            first = await model.choose("pick", ["red", "blue"])
+            second = await model.number("how many", 1, 9)
+            await backend.aclose()
+            return first, second
+
+        first, second = asyncio.run(go())
+        assert first.value in ("red", "blue") and first.outcome == "ok"  # type: ignore[attr-defined]
+        assert 1 <= second.value <= 9  # type: ignore[attr-defined]
+        assert backend.endpoints[0].style == "guided"
+        # response_format and json_object were refused once, then guided_json is used directly
+        assert vllm_like.counters.requests == 3 + 1
+
+
+@pytest.mark.parametrize("bypass", [False, True])
+def test_requests_go_through_the_proxy_the_environment_names(
+    monkeypatch: pytest.MonkeyPatch, bypass: bool
+) -> None:
+    with FakeOpenAIServer() as target, FakeOpenAIServer() as proxy:
+        for name in ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+        if bypass:
+            monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        _generate(_backend(target))
+        # The fake server answers proxied (absolute-form) requests itself, like a proxy would forward.
+        assert (target.counters.requests, proxy.counters.requests) == ((1, 0) if bypass else (0, 1))
+
+
 def test_peak_concurrency_reaches_max_concurrency() -> None:
     with FakeOpenAIServer(latency=0.2) as server:
         backend = _backend(server, max_concurrency=64)

@@ -1,13 +1,25 @@
-"""The ``openai`` backend: any OpenAI-compatible server through ``AsyncOpenAI``.
+"""The ``openai`` backend: any OpenAI-compatible server over HTTP (aiohttp).
 
-Transport errors (timeouts, connection errors, 408/409/429/5xx) are retried with
-exponential backoff and full jitter, honouring ``Retry-After``; past the budget the
-call raises ``ModelError`` so the run stops cleanly with a resumable store. With
-several base URLs each request goes to the endpoint with the fewest requests
-outstanding. Constrained output: OpenAI ``response_format`` JSON schema, llama.cpp
-server's ``json_object`` + schema, or vLLM's ``guided_json``; ``auto`` probes them in
-that order per endpoint and falls back to plain text (parsed leniently) when a server
-rejects all three.
+One ``POST {base_url}/chat/completions`` per call, a JSON body in and a JSON body out,
+over one pooled keep-alive ``aiohttp`` session per run. We do not go through the
+``openai`` SDK's ``AsyncOpenAI`` here: its request building and httpx dispatch cost
+about 1.9 ms of CPU per request, which caps a single process near 500 requests/s on
+this machine, far below what 256 requests in flight at 200 ms need
+(benchmarks/RESULTS.md). The wire format is the same, so every OpenAI-compatible
+server works (OpenAI, vLLM, Ollama, llama.cpp server, LM Studio).
+
+Transport errors (timeouts, connection errors, cut-off bodies, 408/409/429/5xx) are
+retried with exponential backoff and full jitter, honouring ``Retry-After``; past the
+budget the call raises ``ModelError`` so the run stops cleanly with a resumable store.
+Any other 4xx is a configuration error and stops at once. With several base URLs each
+request goes to the endpoint with the fewest requests outstanding. Constrained output:
+OpenAI ``response_format`` JSON schema, llama.cpp server's ``json_object`` + schema, or
+vLLM's ``guided_json``; ``auto`` probes them in that order per endpoint and falls back
+to plain text (parsed leniently) when a server rejects all three.
+
+Proxies and CA bundles come from the environment (``HTTPS_PROXY``/``NO_PROXY``,
+``SSL_CERT_FILE``), as with the SDK. The API key is sent only in the ``Authorization`` header and never
+appears in an error message.
 """
 
 from __future__ import annotations
@@ -22,8 +34,6 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-import httpx
-
 from engine.models.base import Generation, Request
 from engine.types import ModelError
 
@@ -32,10 +42,18 @@ _sleep = asyncio.sleep  # the retry wait; tests replace it to record delays
 STYLES = ("response_format", "json_object", "guided", "none")
 
 
+class _Transient(Exception):
+    """A failure worth retrying; ``wait`` is the server's Retry-After, if it gave one."""
+
+    def __init__(self, message: str, wait: float | None = None) -> None:
+        super().__init__(message)
+        self.wait = wait
+
+
 @dataclass
 class _Endpoint:
-    url: str
-    client: Any
+    url: str  # the base URL, without a trailing slash
+    proxy: str | None = None  # from HTTP(S)_PROXY / NO_PROXY, resolved once
     outstanding: int = 0
     style: str | None = None  # constraint style this server accepted
 
@@ -59,8 +77,6 @@ class OpenAIBackend:
         constrained: str = "auto",
         rng: random.Random | None = None,
     ) -> None:
-        from openai import AsyncOpenAI
-
         if not model:
             raise ModelError("the openai backend needs model: <server model id>")
         api_key = "not-needed"
@@ -73,6 +89,9 @@ class OpenAIBackend:
         urls = [base_url] if isinstance(base_url, str) else list(base_url)
         if not urls:
             raise ModelError("model.base_url lists no URL")
+        for url in urls:
+            if not url.startswith(("http://", "https://")):
+                raise ModelError(f"model.base_url {url!r} is not an http(s) URL")
         self.model: str | None = model
         self.max_concurrency = max_concurrency
         self.max_retries = max_retries
@@ -82,24 +101,18 @@ class OpenAIBackend:
         self.timeout = timeout
         # Jitter only changes wall-clock waits, never replies, so it may use its own stream.
         self._jitter = rng or random.Random(0)
-        self.endpoints = [
-            _Endpoint(
-                url,
-                AsyncOpenAI(
-                    base_url=url,
-                    api_key=api_key,
-                    timeout=timeout,
-                    max_retries=0,
-                    http_client=_http_client(timeout),
-                ),
-            )
-            for url in urls
-        ]
+        self._headers = {
+            "Authorization": f"Bearer {api_key}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": "socium",
+        }
+        self._session: Any = None  # aiohttp.ClientSession, bound to the running loop
+        self._session_loop: asyncio.AbstractEventLoop | None = None
+        self.endpoints = [_Endpoint(url.rstrip("/"), _proxy_for(url)) for url in urls]
 
     async def complete(self, request: Request) -> Generation:
         """One reply, retried on transport errors; see the module docstring."""
-        import openai
-
         retries = 0
         started = time.perf_counter()
         while True:
@@ -116,65 +129,87 @@ class OpenAIBackend:
                     False,
                     model,
                 )
-            except (openai.APITimeoutError, openai.APIConnectionError) as err:
-                failure: Exception = err
-                wait = None
-            except openai.APIStatusError as err:
-                if err.status_code not in RETRY_STATUS and err.status_code < 500:
-                    raise ModelError(
-                        f"{endpoint.url}: HTTP {err.status_code} for model {self.model!r}: "
-                        f"{_short(err)}; check model, base_url and api_key_env"
-                    ) from None
-                failure, wait = err, _retry_after(err.response.headers)
+            except _Transient as err:
+                failure = err
             finally:
                 endpoint.outstanding -= 1
             if retries >= self.max_retries:
                 raise ModelError(
                     f"{endpoint.url}: no usable reply after {retries + 1} attempts "
-                    f"({type(failure).__name__}: {_short(failure)}); the server looks down. "
+                    f"({_short(failure)}); the server looks down. "
                     "The run stopped after its last whole window; fix the server and resume."
                 ) from None
             delay = min(self.max_backoff, self.backoff * 2**retries)
-            delay = self._jitter.uniform(0, delay) if wait is None else max(wait, 0.0)
+            delay = (
+                self._jitter.uniform(0, delay) if failure.wait is None else max(failure.wait, 0.0)
+            )
             retries += 1
             await _sleep(delay)
 
     async def _send(
         self, endpoint: _Endpoint, request: Request
     ) -> tuple[str, tuple[int, int], str]:
-        import openai
-
         styles = self._styles(endpoint, request)
         for position, style in enumerate(styles):
-            try:
-                # The SDK's low-level post: same errors, auth and timeouts as
-                # chat.completions.create, without its per-call typed transform (about
-                # 1.4 ms of CPU per request, the bottleneck at hundreds in flight).
-                response = await endpoint.client.post(
-                    "/chat/completions",
-                    cast_to=httpx.Response,
-                    body=self._arguments(request, style),
-                )
-            except openai.APIStatusError as err:
-                if position + 1 == len(styles) or not _rejects_style(err):
-                    raise
+            status, headers, body = await self._post(endpoint, self._arguments(request, style))
+            if status < 300:
+                break
+            message = _error_message(body)
+            if position + 1 < len(styles) and _rejects_style(status, message):
                 continue  # this server does not take this style of constraint; try the next
-            if request.constraint is not None:
-                endpoint.style = style
-            try:
-                data = json.loads(response.content)
-                text = data["choices"][0]["message"].get("content") or ""
-            except (ValueError, KeyError, IndexError, TypeError, AttributeError) as err:
-                raise openai.APIConnectionError(
-                    message=f"malformed completion body: {err}", request=response.request
-                ) from None
+            if status in RETRY_STATUS or status >= 500:
+                raise _Transient(f"HTTP {status}: {message}", _retry_after(headers))
+            raise ModelError(
+                f"{endpoint.url}: HTTP {status} for model {self.model!r}: {message}; "
+                "check model, base_url and api_key_env"
+            )
+        if request.constraint is not None:
+            endpoint.style = style
+        try:
+            data = json.loads(body)
+            text = data["choices"][0]["message"].get("content") or ""
             usage = data.get("usage") or {}
             tokens = (
                 int(usage.get("prompt_tokens") or 0),
                 int(usage.get("completion_tokens") or 0),
             )
-            return text, tokens, str(data.get("model") or self.model or "")
-        raise AssertionError("unreachable")
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as err:
+            raise _Transient(f"malformed completion body: {err!r}") from None
+        return text, tokens, str(data.get("model") or self.model or "")
+
+    async def _post(
+        self, endpoint: _Endpoint, arguments: dict[str, Any]
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        import aiohttp
+
+        session = self._client()
+        try:
+            async with session.post(
+                endpoint.url + "/chat/completions",
+                data=json.dumps(arguments).encode(),
+                proxy=endpoint.proxy,
+            ) as response:
+                return response.status, response.headers, await response.read()
+        except aiohttp.InvalidURL as err:
+            raise ModelError(f"model.base_url {endpoint.url!r} is not usable: {err}") from None
+        except TimeoutError:
+            raise _Transient(f"no reply within the {self.timeout:g} s timeout") from None
+        except aiohttp.ClientError as err:
+            raise _Transient(f"{type(err).__name__}: {err}") from None
+
+    def _client(self) -> Any:
+        """The run's HTTP session, created on first use inside the running event loop."""
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session_loop is not loop:
+            import aiohttp
+
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                headers=self._headers,
+            )
+            self._session_loop = loop
+        return self._session
 
     def _styles(self, endpoint: _Endpoint, request: Request) -> Sequence[str]:
         if request.constraint is None or self.constrained == "none":
@@ -212,23 +247,26 @@ class OpenAIBackend:
         return arguments
 
     async def aclose(self) -> None:
-        """Close every endpoint's HTTP client."""
-        for endpoint in self.endpoints:
-            await endpoint.client.close()
+        """Close the HTTP session (its connections)."""
+        session, self._session = self._session, None
+        if session is not None and self._session_loop is asyncio.get_running_loop():
+            await session.close()
 
 
-def _http_client(timeout: float) -> Any:
-    """Use aiohttp under the SDK when available.
+def _proxy_for(url: str) -> str | None:
+    """The proxy the environment names for ``url`` (``HTTPS_PROXY``, ``NO_PROXY``...).
 
-    httpx's pool costs O(connections) of CPU per request, which dominates at hundreds of
-    requests in flight (benchmarks/RESULTS.md).
+    Resolved once per endpoint: aiohttp's ``trust_env`` would look it up (and read
+    ``~/.netrc``) in a worker thread on every request.
     """
-    try:
-        from openai import DefaultAioHttpClient
+    from urllib.parse import urlsplit
+    from urllib.request import getproxies, proxy_bypass
 
-        return DefaultAioHttpClient(timeout=timeout)
-    except (ImportError, RuntimeError):
+    parts = urlsplit(url)
+    proxy = getproxies().get(parts.scheme)
+    if not proxy or (parts.hostname and proxy_bypass(parts.hostname)):
         return None
+    return proxy
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
@@ -251,17 +289,27 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
             return None
 
 
-def _rejects_style(err: Exception) -> bool:
+def _error_message(body: bytes) -> str:
+    """The server's error text: OpenAI's ``{"error": {"message": ...}}`` or the raw body."""
+    try:
+        error = json.loads(body).get("error")
+        message = error.get("message") if isinstance(error, dict) else error
+        if message:
+            return _short(str(message))
+    except (ValueError, AttributeError):
+        pass
+    return _short(body.decode("utf-8", "replace")) or "(empty body)"
+
+
+def _rejects_style(status: int, message: str) -> bool:
     """Tell whether the server refused the constraint's form (not the request as a whole).
 
     OpenAI and vLLM answer 400/422; llama.cpp's server answers 500 with a validation
     error that names ``response_format``.
     """
-    status = getattr(err, "status_code", 0)
-    text = str(err)
-    names_field = "response_format" in text or "guided" in text
+    names_field = "response_format" in message or "guided" in message
     return status in (400, 422) or (status == 500 and names_field)
 
 
-def _short(err: Exception) -> str:
-    return str(err).replace("\n", " ")[:200]
+def _short(text: object) -> str:
+    return str(text).replace("\n", " ")[:200]
