@@ -309,11 +309,18 @@ class MemoryBank:
         return len(ratings)
 
     def flush(self) -> list[MemoryRow]:
-        """Embed every queued memory in ONE call and file it; rows for the store."""
+        """Embed every queued memory in ONE call and file it; rows for the store.
+
+        Each distinct text is embedded once: a post seen by 200 followers becomes 200
+        memories but one embedding.
+        """
         pending, self._pending = self._pending, []
         if not pending:
             return []
-        vectors = self.embedder.embed([p[4] for p in pending])
+        position: dict[str, int] = {}
+        for item in pending:
+            position.setdefault(item[4], len(position))
+        vectors = self.embedder.embed(list(position))[[position[p[4]] for p in pending]]
         by_agent: dict[str, list[int]] = {}
         for i, item in enumerate(pending):
             by_agent.setdefault(item[0], []).append(i)

@@ -134,6 +134,20 @@ def test_a_window_of_100_agents_costs_one_embedding_call() -> None:
     assert all(len(r) == 1 for r in results)
 
 
+def test_a_text_many_agents_perceive_is_embedded_once() -> None:
+    embedder = CountingEmbedder()
+    bank = MemoryBank(embedder)
+    for i in range(50):  # one post reaches 50 followers; each also saw something of its own
+        bank.add(f"f{i}", "Ada posted: the well is dry", 10.0, "event")
+        bank.add(f"f{i}", f"follower {i} fed the goats", 10.0, "event")
+    rows = bank.flush()
+    assert embedder.batches == [51] and len(rows) == 100
+    for i in (0, 17, 49):  # each memory kept its own text's vector
+        assert bank.retrieve(f"f{i}", "is the well dry", 11.0, 1)[0].text.startswith("Ada")
+        goats = bank.retrieve(f"f{i}", f"follower {i} fed the goats", 11.0, 1)[0]
+        assert goats.text == f"follower {i} fed the goats"
+
+
 def test_memories_survive_a_store_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def]
     bank = MemoryBank(HashingEmbedder(64))
     for i in range(20):
