@@ -241,7 +241,16 @@ class Kernel(Generic[T]):
                 finally:
                     self.in_flight -= 1
 
-        decisions = await asyncio.gather(*(bounded(a) for a in window.activations))
+        tasks = [asyncio.ensure_future(bounded(a)) for a in window.activations]
+        try:
+            decisions = await asyncio.gather(*tasks)
+        except BaseException:
+            # One decision failed (a server past its retry budget): stop the others now
+            # rather than let them retry against it while the run shuts down.
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
         events: list[Event] = []
         emitted, self._emitted = self._emitted, []
         for event in emitted:

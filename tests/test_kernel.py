@@ -113,6 +113,36 @@ def test_later_activations_in_a_window_do_not_see_earlier_actions() -> None:
     assert [e.seq for e in events] == list(range(20))
 
 
+def test_a_failed_decision_stops_the_rest_of_its_window() -> None:
+    kernel = _kernel(window=600, bound=4)
+    for i in range(12):
+        kernel.add_agent(f"a{i:02d}", Every(3600, offset=10 + i), np.random.default_rng(i))
+    started: list[str] = []
+    cancelled: list[str] = []
+
+    async def decide(window: Window, activation: Activation) -> int:
+        started.append(activation.agent)
+        if activation.agent == "a00":
+            raise RuntimeError("the server stayed down")
+        try:
+            await asyncio.sleep(3600)  # a decision still retrying against the dead server
+        except asyncio.CancelledError:
+            cancelled.append(activation.agent)
+            raise
+        return 0
+
+    async def go() -> None:
+        before = asyncio.all_tasks()
+        with pytest.raises(RuntimeError, match="stayed down"):
+            await kernel.run(3000, decide, _Counter().resolve)
+        assert asyncio.all_tasks() == before  # no decision is left running
+
+    asyncio.run(asyncio.wait_for(go(), 10))
+    assert kernel.windows_done == 0
+    assert sorted(cancelled) == sorted(a for a in started if a != "a00")
+    assert len(started) < 12  # the queued ones never started
+
+
 def test_zero_window_batches_only_the_same_instant() -> None:
     kernel = _kernel(window=0)
     world = _Counter()

@@ -109,6 +109,7 @@ class OpenAIBackend:
         }
         self._session: Any = None  # aiohttp.ClientSession, bound to the running loop
         self._session_loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
         self.endpoints = [_Endpoint(url.rstrip("/"), _proxy_for(url)) for url in urls]
 
     async def complete(self, request: Request) -> Generation:
@@ -199,6 +200,8 @@ class OpenAIBackend:
 
     def _client(self) -> Any:
         """The run's HTTP session, created on first use inside the running event loop."""
+        if self._closed:
+            raise ModelError("the openai backend was closed; no more requests are sent")
         loop = asyncio.get_running_loop()
         if self._session is None or self._session_loop is not loop:
             import aiohttp
@@ -247,7 +250,8 @@ class OpenAIBackend:
         return arguments
 
     async def aclose(self) -> None:
-        """Close the HTTP session (its connections)."""
+        """Close the HTTP session (its connections); later requests raise ``ModelError``."""
+        self._closed = True
         session, self._session = self._session, None
         if session is not None and self._session_loop is asyncio.get_running_loop():
             await session.close()
