@@ -61,6 +61,7 @@ def package_versions() -> dict[str, str]:
         "simpy",
         "networkx",
         "pydantic",
+        "aiohttp",
         "openai",
         "llama-cpp-python",
         "sentence-transformers",
