@@ -102,6 +102,13 @@ class Run:
 
         return pd.read_sql("SELECT * FROM model_calls ORDER BY id", self.store.db)
 
+    def models_served(self) -> list[str]:
+        """The model ids the backend reported, sorted (no table load)."""
+        rows = self.store.db.execute(
+            "SELECT DISTINCT model FROM model_calls WHERE model IS NOT NULL ORDER BY model"
+        )
+        return [str(row[0]) for row in rows]
+
     def table(self, name: str) -> Any:
         """Any store table as a DataFrame (``agents``, ``memories``, ``windows``, ...)."""
         import pandas as pd

@@ -57,12 +57,10 @@ def run_card(run: Any) -> dict[str, Any]:
     scenario = yaml.safe_load(info["scenario_yaml"])
     summary = info.get("summary") or {}
     model = scenario.get("model", {}) or {}
-    served = (
-        sorted({m for m in run.model_calls["model"].dropna().unique()})
-        if not run.model_calls.empty
-        else []
-    )
-    model_identity: dict[str, Any] = {"backend": model.get("backend", "local"), "models": served}
+    model_identity: dict[str, Any] = {
+        "backend": model.get("backend", "local"),
+        "models": run.models_served(),
+    }
     if model.get("backend", "local") == "local":
         try:
             from engine.models.local import default_model_path, file_sha256
