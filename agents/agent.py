@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from agents.memory import Memory, MemoryBank
 from agents.prompts import Prompts
 from engine.models import LanguageModel, Message
+from engine.rng import derive
 from engine.simtime import format_time
 from engine.types import Action, ActionSpace, Observation, Persona
 
@@ -50,7 +49,6 @@ class Agent:
         model: LanguageModel,
         memory: MemoryBank | None,
         prompts: Prompts,
-        rng: np.random.Generator,
         settings: AgentSettings | None = None,
     ) -> None:
         self.persona = persona
@@ -58,17 +56,11 @@ class Agent:
         self.model = model
         self.memory = memory
         self.prompts = prompts
-        self.rng = rng
         self.settings = settings or AgentSettings()
         self.activations = 0
 
-    def next_seed(self) -> int:
-        """The seed of the agent's next model call (from its own stream)."""
-        return int(self.rng.integers(0, 2**31 - 1))
-
-    async def decide(self, observation: Observation, space: ActionSpace) -> Decision:
-        """Choose an action of ``space`` for ``observation`` (one model call)."""
-        seed = self.next_seed()
+    async def decide(self, observation: Observation, space: ActionSpace, *, seed: int) -> Decision:
+        """Choose an action of ``space`` for ``observation`` (one model call, seeded ``seed``)."""
         self.activations += 1
         # The query is the start of the observation: what is most salient, and a bounded
         # cost (MiniLM reads 256 tokens at most anyway).
@@ -92,7 +84,7 @@ class Agent:
             self.settings.reflection_every
             and self.activations % self.settings.reflection_every == 0
         ):
-            calls += await self.reflect(observation.t)
+            calls += await self.reflect(observation.t, seed=derive(seed, "reflect"))
         return Decision(action, calls, tuple(memories))
 
     async def recall(self, query: str, t: float) -> list[Memory]:
@@ -133,7 +125,7 @@ class Agent:
             used += len(line) + 1
         return "\n".join(lines) or "- (nothing yet)"
 
-    async def reflect(self, t: float) -> int:
+    async def reflect(self, t: float, *, seed: int) -> int:
         """Condense recent memories into one higher-level memory (one model call)."""
         if self.memory is None:
             return 0
@@ -142,14 +134,9 @@ class Agent:
             "reflect", persona=self.persona.render(), memories=self.render_memories(memories)
         )
         generation = await self.model.generate(
-            prompt, seed=self.next_seed(), max_tokens=96, agent=self.name, t=t, purpose="reflect"
+            prompt, seed=seed, max_tokens=96, agent=self.name, t=t, purpose="reflect"
         )
         text = generation.text.strip()
         if text:
             self.memory.add(self.name, f"Reflection: {text[:400]}", t, "reflection")
         return 1
-
-    def remember(self, text: str, t: float, kind: str, importance: float | None = None) -> None:
-        """Queue a memory (embedded with the rest of the window)."""
-        if self.memory is not None:
-            self.memory.add(self.name, text, t, kind, importance)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from agents.embedders import Embedder
-from engine.store import MemoryRow
+from engine.types import MemoryRow
 
 IMPORTANCE_BY_KIND: Mapping[str, float] = {
     "observation": 2.0,

@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.scale import one  # noqa: E402
-from engine.network.social import SocialGraphs, statistics  # noqa: E402
+from gamemaster.social_media.graphs import SocialGraphs  # noqa: E402
+from gamemaster.social_media.statistics import statistics  # noqa: E402
 
 
 def peak_rss_mb() -> float:

@@ -10,7 +10,6 @@ Everything here is derived from the stored events, never from a simulation's mem
 
 from __future__ import annotations
 
-import importlib
 import json
 import sqlite3
 from collections.abc import Sequence
@@ -20,10 +19,11 @@ from typing import Any
 
 import networkx as nx
 
+from engine.games import Game, RunData, load_game
 from engine.store import SCHEMA_VERSION, STORE_FILE, RunStore
 from engine.types import Event, SociumError
 
-GRAPH_KINDS = ("follow", "interaction", "donation")
+TABLES = ("agents", "memories", "windows", "snapshots", "stats", "events", "model_calls", "run")
 
 
 def load_run(path: str | Path) -> Run:
@@ -68,7 +68,22 @@ def store_version(path: Path) -> int | None:
 
 
 class Run:
-    """One run folder: metadata, events, model calls, graphs and statistics."""
+    """One run folder: metadata, events, model calls, graphs and statistics.
+
+    Attributes and methods (times are simulated seconds on the run's clock, which starts
+    at the scenario's ``start``; ``socium analyze --at`` counts from the start instead):
+
+    - ``info``: the run row (scenario, seed, status, summary, ...) as a dict;
+    - ``events``, ``model_calls``: pandas DataFrames; ``event_list``: Event objects;
+    - ``table(name)``: any store table (``agents``, ``memories``, ``windows``, ...);
+    - ``scenario``: the scenario as the run used it (after ``--set``), a dict;
+    - ``game``: the game's name; ``plugin``: its :class:`~engine.games.Game`;
+    - ``section``: the game's typed section;
+    - ``stats(at=None)``: statistics recomputed from the events (up to time ``at``);
+      ``stored_stats()``: those written when the run ended; ``stats_frame()``: tidy rows;
+    - ``graph(kind, at=None)``: a networkx graph the game provides (``graph_kinds``);
+    - ``export(fmt, out)``: graph files or tables.
+    """
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -77,8 +92,28 @@ class Run:
 
     @property
     def game(self) -> str:
-        """The registered game master's name."""
+        """The registered game's name."""
         return str(self.info["game"])
+
+    @cached_property
+    def plugin(self) -> Game:
+        """The game plugin that wrote this run (a clear error if it is not installed)."""
+        return load_game(self.game)
+
+    @cached_property
+    def scenario(self) -> dict[str, Any]:
+        """The scenario as the run used it (overrides applied)."""
+        import yaml
+
+        data = yaml.safe_load(self.info["scenario_yaml"])
+        return data if isinstance(data, dict) else {}
+
+    @property
+    def start(self) -> float:
+        """The simulated clock at the run's start."""
+        from engine.simtime import parse_duration
+
+        return parse_duration(self.scenario.get("start", 0) or 0)
 
     @cached_property
     def event_list(self) -> list[Event]:
@@ -109,32 +144,31 @@ class Run:
         )
         return [str(row[0]) for row in rows]
 
+    def model_label(self) -> str:
+        """``backend:model`` of the run (the served ids when the backend reported them)."""
+        model = self.scenario.get("model") or {}
+        backend = str(model.get("backend", "local"))
+        served = self.models_served()
+        name = (
+            "+".join(served)
+            if served
+            else str(model.get("model") or model.get("model_path") or "default")
+        )
+        return f"{backend}:{name}"
+
     def table(self, name: str) -> Any:
         """Any store table as a DataFrame (``agents``, ``memories``, ``windows``, ...)."""
         import pandas as pd
 
-        if name not in (
-            "agents",
-            "memories",
-            "windows",
-            "snapshots",
-            "stats",
-            "events",
-            "model_calls",
-            "run",
-        ):
-            raise SociumError(f"no table {name!r}")
+        if name not in TABLES:
+            raise SociumError(f"no table {name!r}; tables: {', '.join(TABLES)}")
         return pd.read_sql(f"SELECT * FROM {name}", self.store.db)
 
-    def section(self) -> dict[str, Any]:
-        """The game's section of the scenario, as the run used it."""
-        import yaml
-
-        from engine.scenario import game_spec
-
-        data = yaml.safe_load(self.info["scenario_yaml"])
-        body = {k: v for k, v in data["game"].items() if k != "type"}
-        return game_spec(self.game).section.model_validate(body).model_dump()
+    @cached_property
+    def section(self) -> Any:
+        """The game's typed section, as the run used it (defaults filled in)."""
+        body = {k: v for k, v in (self.scenario.get("game") or {}).items() if k != "type"}
+        return self.plugin.section.model_validate(body)
 
     def events_until(self, at: float | None) -> list[Event]:
         """Events up to simulated time ``at`` (None: all)."""
@@ -142,59 +176,69 @@ class Run:
             return self.event_list
         return [e for e in self.event_list if e.t <= at]
 
+    def data(self, at: float | None = None) -> RunData:
+        """What the game's statistics, graphs and plots are computed from (up to ``at``)."""
+        from engine.simulation import statistics_embedder
+
+        config = self.scenario.get("embedder") or {}
+        embed, label = statistics_embedder(config)
+        end = float(self.info["sim_time"]) if at is None else at
+        return RunData(
+            self.events_until(at),
+            self.store.agents(),
+            self.section,
+            start=self.start,
+            end=end,
+            seed=int(self.info["seed"]),
+            embed=embed,
+            embedder=label,
+        )
+
     def stats(self, at: float | None = None) -> dict[str, Any]:
         """Recompute the game's statistics from the stored events (up to ``at``)."""
-        from engine.scenario import game_spec
-
-        spec = game_spec(self.game)
-        if spec.statistics is None:
-            return {}
-        module, _, name = spec.statistics.partition(":")
-        compute = getattr(importlib.import_module(module), name)
-        return jsonable(compute(self.events_until(at), self.section(), self.store.agents()))
+        return jsonable(self.plugin.statistics(self.data(at)))
 
     def stored_stats(self) -> dict[str, Any]:
         """The statistics the run stored when it ended."""
         rows = self.store.db.execute("SELECT name, value FROM stats WHERE t IS NULL").fetchall()
         return {name: json.loads(value) for name, value in rows}
 
-    def graph(self, kind: str = "follow", at: float | None = None) -> nx.DiGraph:
-        """A networkx graph as it stood at simulated time ``at``.
+    def stats_frame(self, stats: dict[str, Any] | None = None) -> Any:
+        """Tidy statistics: a DataFrame with columns run, t, name, value."""
+        import pandas as pd
 
-        ``follow`` (u -> v: u follows v, edge ``created``), ``interaction`` (weighted by
-        likes, dislikes, reposts and replies) or ``donation`` (weighted by units given).
-        """
-        events = self.events_until(at)
-        if kind in ("follow", "interaction"):
-            from engine.network.social import graphs_at
+        stats = stats if stats is not None else (self.stored_stats() or self.stats())
+        rows = [(self.folder.name, t, name, value) for t, name, value in self.plugin.rows(stats)]
+        return pd.DataFrame(rows, columns=["run", "t", "name", "value"])
 
-            graphs = graphs_at(events, agents=self.store.agents())
-            return graphs.follow if kind == "follow" else graphs.interactions
-        if kind == "donation":
-            from engine.network.cooperation import donation_graph
-
-            return donation_graph(events)
-        raise SociumError(f"graph kind {kind!r}: use one of {', '.join(GRAPH_KINDS)}")
+    def graph(self, kind: str, at: float | None = None) -> nx.DiGraph:
+        """A networkx graph of the game's (``plugin.graph_kinds``) as it stood at ``at``."""
+        if kind not in self.plugin.graph_kinds:
+            kinds = ", ".join(self.plugin.graph_kinds) or "none"
+            raise SociumError(f"the {self.game} game has no {kind!r} graph (its graphs: {kinds})")
+        return self.plugin.graph(kind, self.data(at))
 
     def export(self, fmt: str, out: Path | None = None) -> list[Path]:
-        """Write graphs (graphml, gexf) or tables (csv, parquet) next to the run."""
+        """Write graphs (graphml, gexf) or tables (csv, parquet); return the paths."""
         out = out or self.folder / "export"
-        out.mkdir(parents=True, exist_ok=True)
-        written: list[Path] = []
         if fmt in ("graphml", "gexf"):
-            kinds = ("donation",) if self.game == "donor_game" else ("follow", "interaction")
-            for kind in kinds:
+            if not self.plugin.graph_kinds:
+                raise SociumError(
+                    f"the {self.game} game has no graphs to export; try csv or parquet"
+                )
+            out.mkdir(parents=True, exist_ok=True)
+            written = []
+            for kind in self.plugin.graph_kinds:
                 path = out / f"{kind}_graph.{fmt}"
                 (nx.write_graphml if fmt == "graphml" else nx.write_gexf)(self.graph(kind), path)
                 written.append(path)
             return written
         if fmt not in ("csv", "parquet"):
             raise SociumError(f"export format {fmt!r}: use graphml, gexf, csv or parquet")
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
         for name in ("events", "model_calls", "agents", "memories", "windows"):
             frame = self.table(name)
-            for column in ("payload", "perceivers", "persona"):
-                if column in frame and name != "events":
-                    frame[column] = frame[column].astype(str)
             path = out / f"{name}.{fmt}"
             if fmt == "csv":
                 frame.to_csv(path, index=False)
@@ -209,55 +253,47 @@ class Run:
         return written
 
 
-def compare(folders: Sequence[Path]) -> dict[str, Any]:
-    """The same statistics side by side across runs, grouped by scenario name and overrides.
+def condition_label(run: Run) -> str:
+    """What makes a condition: scenario name, model, and overrides other than the seed."""
+    overrides = [o for o in run.info["overrides"] if o.split("=", 1)[0].strip() not in ("seed",)]
+    return " ".join([run.info["scenario_name"], f"[{run.model_label()}]", *overrides])
 
-    Donor game: final-generation mean resources, area under the curve and generation-1
-    donation fraction per condition, with means, standard errors and Mann-Whitney tests.
-    Social media: the paradox fractions per condition.
+
+def compare(folders: Sequence[Path]) -> dict[str, Any]:
+    """The game's measures side by side across runs, grouped into conditions.
+
+    A condition is the scenario name, the model (backend and model id: two models run
+    from one file are two conditions) and the overrides other than the seed; runs that
+    differ only by seed are its replicates. Per measure: mean, standard error and n per
+    condition, two-sided Mann-Whitney U between each pair, with Holm's correction over
+    every test of the comparison; and one row per run.
     """
-    from engine.network.cooperation import compare_runs
+    from engine.network.compare import adjust, compare_runs
 
     runs = [load_run(folder) for folder in _run_folders(folders)]
     if not runs:
         raise SociumError("no run folders found")
     conditions: dict[str, list[Run]] = {}
     for run in runs:
-        label = run.info["scenario_name"] + "".join(
-            f" {o}" for o in run.info["overrides"] if not o.startswith("seed")
-        )
-        conditions.setdefault(label, []).append(run)
-    measures: dict[str, dict[str, list[float]]] = {}
+        conditions.setdefault(condition_label(run), []).append(run)
+    measures: dict[str, dict[str, list[float | None]]] = {}
+    per_run = []
     for label, members in conditions.items():
         for run in members:
-            stats = run.stored_stats() or run.stats()
-            for name, value in _measures(stats).items():
+            values = run.plugin.measures(run.stored_stats() or run.stats())
+            per_run.append(
+                {"run": str(run.folder), "condition": label, "seed": run.info["seed"], **values}
+            )
+            for name, value in values.items():
                 measures.setdefault(name, {}).setdefault(label, []).append(value)
+    comparisons = {name: compare_runs(by_condition) for name, by_condition in measures.items()}
+    adjust(comparisons)
     return {
         "runs": [str(run.folder) for run in runs],
-        "measures": {name: compare_runs(by_condition) for name, by_condition in measures.items()},
+        "conditions": {label: len(members) for label, members in conditions.items()},
+        "per_run": per_run,
+        "measures": comparisons,
     }
-
-
-def _measures(stats: dict[str, Any]) -> dict[str, float]:
-    out: dict[str, float] = {}
-    if stats.get("game") == "donor_game":
-        for key in (
-            "final_generation_resources_mean",
-            "resources_auc",
-            "generation1_donation_fraction",
-        ):
-            if stats.get(key) is not None:
-                out[key] = float(stats[key])
-    elif stats.get("game") == "social_media":
-        final = stats["final"]
-        for key, result in final["individual"].items():
-            if result["fraction_mean"] is not None:
-                out[f"paradox_{key}"] = float(result["fraction_mean"])
-        for key in ("activity", "influence"):
-            if final[key]["fraction_mean"] is not None:
-                out[f"paradox_{key}"] = float(final[key]["fraction_mean"])
-    return out
 
 
 def _run_folders(paths: Sequence[Path]) -> list[Path]:

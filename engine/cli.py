@@ -160,25 +160,18 @@ def _analyze(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise ScenarioError(f"--at {args.at}: {err}") from None
     if at is not None:
-        at += _start_time(run)
+        at += run.start  # --at counts from the scenario's start
     stats = run.stats(at)
     target = args.run_dir / ("stats.json" if at is None else f"stats_at_{int(at)}.json")
     target.write_text(json.dumps(stats, indent=2, default=str), encoding="utf-8")
     if args.json:
         print(json.dumps(stats, indent=2, default=str))
-    elif stats.get("summary_table"):
-        _print_table(stats["summary_table"])
+    else:
+        table = run.plugin.summary_table(stats)
+        if table is not None:
+            _print_table(table)
     print(f"statistics: {target}", file=sys.stderr)
     return 0
-
-
-def _start_time(run: Any) -> float:
-    """The scenario's start on the simulated clock (``--at`` counts from it)."""
-    import yaml
-
-    from engine.simtime import parse_duration
-
-    return parse_duration(yaml.safe_load(run.info["scenario_yaml"]).get("start", 0) or 0)
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -300,8 +293,8 @@ def _simulate(loaded: Any, quiet: bool, **options: Any) -> int:
     _print_summary(result.summary, result.status)
     if "statistics_error" in result.summary:
         print(f"socium: warning: {result.summary['statistics_error']}", file=sys.stderr)
-    table = result.stats.get("summary_table")
-    if table:
+    table = simulation.game.summary_table(result.stats)
+    if table is not None:
         _print_table(table)
     print(f"run folder: {result.folder}")
     return EXIT_INTERRUPTED if result.status == "interrupted" else 0
@@ -340,18 +333,19 @@ def _print_summary(summary: dict[str, Any], status: str) -> None:
     Console(stderr=True).print(table)
 
 
-def _print_table(table: dict[str, Any]) -> None:
+def _print_table(table: Any) -> None:
+    """A game's result table, on standard output (results there, diagnostics on stderr)."""
     from rich.console import Console
     from rich.table import Table
 
-    rich_table = Table(title="statistics")
-    for column in table["columns"]:
-        rich_table.add_column(column, justify="right")
-    for row in table["rows"]:
+    rich_table = Table(title=table.title)
+    for column in table.columns:
+        rich_table.add_column(column, justify="right", overflow="fold")
+    for row in table.rows:
         rich_table.add_row(
             *("-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v) for v in row)
         )
-    Console(stderr=True).print(rich_table)
+    Console().print(rich_table)
 
 
 class _Progress:

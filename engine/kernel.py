@@ -32,12 +32,18 @@ HOUR = 3600.0
 
 @dataclass(frozen=True, slots=True)
 class Activation:
-    """One agent due to decide at simulated time ``t``; ``context`` comes from its scheduler."""
+    """One agent due to decide at simulated time ``t``; ``context`` comes from its scheduler.
+
+    ``seed`` is drawn from the kernel's stream in (time, agent) order when the window is
+    formed: every model call made for this activation is seeded from it, whatever order
+    the concurrent decisions happen to run in.
+    """
 
     t: float
     agent: str
     order: float = 0.0
     context: Mapping[str, Any] = field(default_factory=dict)
+    seed: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,10 +223,11 @@ class Kernel(Generic[T]):
         # result never depends on the order simpy happened to process the processes.
         due.sort(key=lambda item: (item[0], item[1]))
         draws = self.rng.random(len(due))
+        seeds = self.rng.integers(0, 2**31 - 1, len(due))
         activations = sorted(
             (
-                Activation(t, agent, float(draw), context)
-                for (t, agent, context), draw in zip(due, draws, strict=True)
+                Activation(t, agent, float(draw), context, int(seed))
+                for (t, agent, context), draw, seed in zip(due, draws, seeds, strict=True)
             ),
             key=lambda a: (a.t, a.order),
         )

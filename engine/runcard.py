@@ -1,10 +1,11 @@
 """The run card: what a run was, so that it can be cited and reproduced.
 
 Package and model versions (the GGUF's SHA-256, or the server's model id), the prompts,
-seed, decision window, model calls, tokens and cost, and a description of the model in
-the sections of the ODD protocol (Grimm et al. 2020, "The ODD protocol for describing
-agent-based and other simulation models: A second update to improve clarity,
-replication, and structural realism", JASSS 23(2) 7), generated from the scenario.
+seed, decision window, model calls, tokens and cost, what determines the event log
+beyond the seed, and a description of the model in the sections of the ODD protocol
+(Grimm et al. 2020, "The ODD protocol for describing agent-based and other simulation
+models: A second update to improve clarity, replication, and structural realism", JASSS
+23(2) 7), generated from the scenario, the stored agents and the game's own description.
 """
 
 from __future__ import annotations
@@ -12,49 +13,22 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import yaml
+import numpy as np
 
-from agents.prompts import DEFAULTS
-from engine.simtime import format_time
+from engine.simtime import format_time, parse_duration
 
-GAME_PURPOSE = {
-    "social_media": (
-        "Whether LLM agents on a microblogging platform reproduce the friendship paradox "
-        "(Orlando, La Gatta, Russo & Moscato, WebSci 2025): do an agent's followees have "
-        "more followers, activity and influence than the agent?"
-    ),
-    "donor_game": (
-        "How cooperation evolves across generations of LLM agents in an iterated Donor Game "
-        "with reputation traces (Vallinder & Hughes 2024, arXiv 2412.10270)."
-    ),
-    "narrative": (
-        "An open-ended world in the style of Concordia: agents act in natural language; "
-        "a narrator judges attempts; coins and a shared project are typed state."
-    ),
-}
-GAME_PROCESS = {
-    "social_media": (
-        "At each activation an agent sees its feed and suggested accounts, takes one action "
-        "(post, reply, repost, like, dislike, unfollow, nothing) and may follow suggested "
-        "accounts in the same reply. Feeds: {feed}; recommender: {recommender}."
-    ),
-    "donor_game": (
-        "Each generation: strategies are written; then {rounds} rounds in which donors see the "
-        "recipient's trace (depth {trace_depth}) and give part of their resources (x{multiplier}); "
-        "the best {survivors:.0%} survive; newcomers learn from them. {generations} generations."
-    ),
-    "narrative": (
-        "At each activation an agent sees its place, company, coins, facts and recent local "
-        "events, and speaks, moves, contributes, attempts something (judged by the narrator) "
-        "or waits."
-    ),
-}
+
+def _duration(value: Any, default: float = 0.0) -> float:
+    try:
+        return parse_duration(value if value is not None else default)
+    except ValueError:
+        return default
 
 
 def run_card(run: Any) -> dict[str, Any]:
     """The card's content as data (also written as ``run_card.json``)."""
     info = run.info
-    scenario = yaml.safe_load(info["scenario_yaml"])
+    scenario = run.scenario
     summary = info.get("summary") or {}
     model = scenario.get("model", {}) or {}
     model_identity: dict[str, Any] = {
@@ -69,13 +43,10 @@ def run_card(run: Any) -> dict[str, Any]:
             model_identity["gguf"] = path.rsplit("/", 1)[-1]
             model_identity["gguf_sha256"] = file_sha256(path)
         except Exception as err:  # the local extra may be missing where the card is read
-            model_identity["gguf_sha256"] = f"unavailable ({err})"
-    prompts = dict(DEFAULTS)
-    prompts.update(scenario.get("prompts") or {})
-    game = scenario.get("game", {})
-    for key in ("rules", "strategy_prompt"):
-        if key in game:
-            prompts[f"game.{key}"] = game[key]
+            model_identity["gguf_sha256"] = f"not computed here ({type(err).__name__})"
+    description = run.plugin.describe(run.section)
+    prompts = dict(run.store.meta("prompts") or {})
+    prompts.update({f"game.{k}": v for k, v in description_prompts(run.section).items()})
     return {
         "run": run.folder.name,
         "scenario": info["scenario_name"],
@@ -86,7 +57,9 @@ def run_card(run: Any) -> dict[str, Any]:
         "status": info["status"],
         "started_at": info["started_at"],
         "ended_at": info["ended_at"],
+        "simulated": format_time(float(info.get("sim_time") or 0.0) - run.start),
         "versions": info["versions"],
+        "determinism": run.store.meta("determinism") or {},
         "model": model_identity,
         "model_calls": summary.get("model_calls"),
         "model_calls_per_action": summary.get("model_calls_per_action"),
@@ -96,62 +69,87 @@ def run_card(run: Any) -> dict[str, Any]:
         },
         "cost": summary.get("cost"),
         "prompts": prompts,
-        "odd": odd(scenario, info),
+        "odd": odd(run, description.purpose, description.process),
     }
 
 
-def odd(scenario: dict[str, Any], info: dict[str, Any]) -> dict[str, str]:
-    """The ODD protocol's sections, filled from the scenario."""
-    game = dict(scenario.get("game", {}))
-    kind = game.get("type", info.get("game", ""))
-    population = scenario.get("population", {})
-    activity = population.get("activity", {}) or {}
+def description_prompts(section: Any) -> dict[str, str]:
+    """The section's prompt templates (string fields holding ``$`` placeholders)."""
+    out = {}
+    for name, value in section.model_dump().items():
+        if isinstance(value, str) and "$" in value:
+            out[name] = value
+    return out
+
+
+def activity_text(activity: dict[str, Any], personas: list[dict[str, Any]]) -> str:
+    """How agents are activated, in words (per-persona rates summarized when present)."""
+    schedule = activity.get("schedule", "poisson")
+    scale = float(activity.get("scale", 1) or 1)
+    if schedule == "every":
+        return f"every {activity.get('period') or '1h'} (per-persona periods where given)"
+    if schedule == "turns":
+        return "game turns"
+    rates = [float(p["activity"]["rate"]) for p in personas if "rate" in (p.get("activity") or {})]
+    if rates:
+        r = np.array(rates) * scale
+        return (
+            f"Poisson, per-persona rates from the persona data for {len(rates)} of "
+            f"{len(personas)} agents (times scale {scale:g}: mean {r.mean():.3g}/h, range "
+            f"{r.min():.3g}-{r.max():.3g}/h)"
+        )
+    sigma = float(activity.get("rate_sigma", 0) or 0)
+    spread = f", lognormal spread sigma {sigma:g}" if sigma else ", equal for everyone"
+    return f"Poisson at {float(activity.get('rate', 1)) * scale:g}/h{spread}"
+
+
+def odd(run: Any, purpose: str, process: str) -> dict[str, str]:
+    """The ODD protocol's sections, filled from the scenario, the store and the game."""
+    scenario, info = run.scenario, run.info
+    population = scenario.get("population", {}) or {}
     memory = scenario.get("memory", {}) or {}
-    defaults = {
-        "feed": "mixture",
-        "recommender": "similarity",
-        "rounds": game.get("agents_per_generation", 12),
-        "trace_depth": 3,
-        "multiplier": 2,
-        "survivors": 0.5,
-        "generations": 10,
-    }
-    try:
-        process = GAME_PROCESS.get(kind, "").format(**{**defaults, **game})
-    except (KeyError, ValueError):
-        process = GAME_PROCESS.get(kind, "")
-    count = population.get("count") or len(population.get("personas", [])) or "?"
+    personas = list(run.store.agents().values())
+    start = _duration(scenario.get("start"))
+    duration = _duration(scenario.get("duration"))
+    window = _duration(scenario.get("window"))
+    played = float(info.get("sim_time") or start) - start
     return {
-        "1 Purpose and patterns": GAME_PURPOSE.get(kind, scenario.get("description", "")),
+        "1 Purpose and patterns": purpose or str(scenario.get("description", "")),
         "2 Entities, state variables and scales": (
-            f"{count} agents (persona: name, description, traits, interests; associative memory). "
-            f"World state is kept by the '{kind}' game master. Time is continuous simulated "
-            f"time in seconds from {format_time(float(scenario.get('start', 0) or 0))}, "
-            f"running for {scenario.get('duration')}."
+            f"{len(personas)} agents took part (persona: name, description, traits, interests; "
+            f"associative memory). World state is kept by the '{info['game']}' game master. Time "
+            f"is continuous simulated time in seconds, from {format_time(start)} for at most "
+            f"{format_time(duration)}; {format_time(played)} were played."
         ),
         "3 Process overview and scheduling": (
-            f"Activations: {activity.get('schedule', 'poisson')} (rate {activity.get('rate', 1)}/h, "
-            f"lognormal sigma {activity.get('rate_sigma', 0)}, scale {activity.get('scale', 1)}) or game "
-            f"turns. Agents due within one decision window ({scenario.get('window', 0)}) observe the "
-            f"world at the window's start, decide concurrently (one model call each) and are "
-            f"resolved in activation order, ties broken by the seed. {process}"
+            f"Activations: {activity_text(population.get('activity', {}) or {}, personas)}. "
+            f"Agents due within one decision window ({format_time(window)}) observe the world "
+            "at the window's start, decide concurrently (one model call each) and are resolved "
+            f"in activation order, ties broken by the seed. {process}"
         ),
         "4 Design concepts": (
             "Adaptation and objectives come from the language model prompted with the persona, "
-            f"the top {memory.get('k', 5)} memories (relevance, recency with half-life "
-            f"{memory.get('half_life', '1d')}, importance; Park et al. 2023) and the observation. "
-            "Interaction is only through the game master's typed state; stochasticity from one "
-            "seed spawned into independent streams."
+            + (
+                f"the top {memory.get('k', 5)} memories (relevance, recency with half-life "
+                f"{memory.get('half_life', '1d')}, importance; Park et al. 2023) "
+                if memory.get("enabled", True)
+                else "no memory "
+            )
+            + "and the observation. Interaction is only through the game master's typed state; "
+            "stochasticity from one seed spawned into named streams."
         ),
-        "5 Initialization": f"Seed {info.get('seed')}; game section: {json.dumps(game, default=str)[:600]}",
+        "5 Initialization": (
+            f"Seed {info.get('seed')}; game section: "
+            f"{json.dumps(scenario.get('game', {}), default=str)[:600]}"
+        ),
         "6 Input data": (
             f"Personas: {population.get('personas_file') or 'inline in the scenario'}. No external "
             "time series."
         ),
         "7 Submodels": (
             f"Language model: {json.dumps(scenario.get('model', {}), default=str)}. Embedder: "
-            f"{json.dumps(scenario.get('embedder', {}), default=str)}. Statistics as documented in "
-            "engine/network/."
+            f"{json.dumps(scenario.get('embedder', {}), default=str)}. Statistics: the game's "
+            "own (see its documentation and stats.json)."
         ),
     }
 
@@ -169,6 +167,7 @@ def run_card_markdown(run: Any) -> str:
         "status",
         "started_at",
         "ended_at",
+        "simulated",
         "model_calls",
         "model_calls_per_action",
         "tokens",
@@ -177,6 +176,8 @@ def run_card_markdown(run: Any) -> str:
         lines.append(f"- {key}: {card[key]}")
     lines.append(f"- model: {json.dumps(card['model'])}")
     lines.append(f"- versions: {json.dumps(card['versions'])}")
+    if card["determinism"]:
+        lines.append(f"- determinism: {json.dumps(card['determinism'])}")
     lines += ["", "## ODD description (Grimm et al. 2020)", ""]
     for section, text in card["odd"].items():
         lines += [f"### {section}", "", text, ""]

@@ -10,63 +10,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    WithJsonSchema,
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from engine.fields import Duration, Strict
+from engine.games import Game, GameNotInstalled, Problem, game_names, load_game, registered_games
+from engine.personas import PopulationConfig, load_population
+from engine.types import Persona, ScenarioError
+from engine.yamlsource import (
+    apply_override,
+    did_you_mean,
+    dotted,
+    format_errors,
+    line_for,
+    parse_yaml,
 )
 
-from engine.simtime import parse_duration
-from engine.types import ScenarioError
-from engine.yamlsource import apply_override, did_you_mean, format_errors, parse_yaml
-
 MAX_SCENARIO_BYTES = 1_000_000
-
-Duration = Annotated[
-    float,
-    BeforeValidator(parse_duration),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "number", "minimum": 0},
-                {"type": "string", "pattern": r"^\d+(\.\d+)?[smhdw]?$"},
-            ]
-        }
-    ),
-]
-
-
-def _confined(value: str, info: ValidationInfo) -> str:
-    """Data paths are relative to the scenario file and may not leave its folder."""
-    base = (info.context or {}).get("base")
-    if base is None:
-        return value
-    base_dir = Path(base).resolve()
-    target = (base_dir / value).resolve()
-    if Path(value).is_absolute() or not target.is_relative_to(base_dir):
-        raise ValueError(f"path {value!r} leaves the scenario folder {base_dir}")
-    if not target.is_file():
-        raise ValueError(f"file {value!r} not found next to the scenario file")
-    return str(target)
-
-
-DataPath = Annotated[str, AfterValidator(_confined)]
-
-
-class Strict(BaseModel):
-    """Base of every scenario section: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 class Prices(Strict):
@@ -169,40 +132,6 @@ class MemoryConfig(Strict):
     max_memory_chars: int = Field(1200, ge=0, description="Budget of memory text per prompt.")
 
 
-class ActivityConfig(Strict):
-    """When agents act: Poisson (rate per simulated hour), every period, or game turns."""
-
-    schedule: Literal["poisson", "every", "turns"] = "poisson"
-    rate: float = Field(1.0, ge=0, description="Mean activations per simulated hour (poisson).")
-    profile: list[float] | None = Field(None, min_length=24, max_length=24)
-    period: Duration | None = Field(None, description="Period of 'every' schedules.")
-    rate_sigma: float = Field(
-        0.0, ge=0, le=5, description="Lognormal sigma of per-agent rates (0: all equal)."
-    )
-    scale: float = Field(
-        1.0, ge=0, description="Factor on every agent's rate (persona files' rates included)."
-    )
-
-
-class PersonaConfig(Strict):
-    """An inline persona (the same fields as a persona file row)."""
-
-    name: str = Field(min_length=1, max_length=100)
-    description: str = Field("", max_length=4000)
-    traits: dict[str, Any] = Field(default_factory=dict)
-    interests: list[str] = Field(default_factory=list, max_length=50)
-    activity: dict[str, float] = Field(default_factory=dict)
-
-
-class PopulationConfig(Strict):
-    """Who takes part: inline personas and/or a JSONL/CSV persona file."""
-
-    personas: list[PersonaConfig] = Field(default_factory=list)
-    personas_file: DataPath | None = None
-    count: int | None = Field(None, ge=1, le=1_000_000, description="Cycle personas to this size.")
-    activity: ActivityConfig = ActivityConfig()
-
-
 class OutputConfig(Strict):
     """Where run folders go."""
 
@@ -236,47 +165,18 @@ class Scenario(Strict):
 
 
 @dataclass(frozen=True)
-class GameSpec:
-    """A registered game master: its name, section schema and factory (import path)."""
-
-    name: str
-    section: type[BaseModel]
-    factory: str
-    description: str = ""
-    statistics: str | None = None  # "module:function(events, section, agents) -> dict"
-    exports: str | None = None  # "module:function(events, section, agents, folder) -> paths"
-
-
-def game_names() -> list[str]:
-    """Names registered under the ``socium.games`` entry point group (nothing imported)."""
-    return sorted({point.name for point in entry_points(group="socium.games")})
-
-
-def game_spec(name: str) -> GameSpec:
-    """Load the one registered game master called ``name`` (KeyError if none)."""
-    for point in entry_points(group="socium.games", name=name):
-        spec: GameSpec = point.load()
-        return spec
-    raise KeyError(name)
-
-
-def registered_games() -> dict[str, GameSpec]:
-    """Every registered game master, loaded (for the JSON Schema)."""
-    return {name: game_spec(name) for name in game_names()}
-
-
-@dataclass(frozen=True)
 class LoadedScenario:
-    """A validated scenario with its typed game section and where it came from."""
+    """A validated scenario with its typed game section, its population and its origin."""
 
     scenario: Scenario
     game: BaseModel
     path: Path
     data: dict[str, Any]
+    personas: tuple[Persona, ...] = ()
 
     @property
     def game_type(self) -> str:
-        """The registered game master's name."""
+        """The registered game's name."""
         return self.scenario.game.type
 
     @property
@@ -302,19 +202,26 @@ def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> LoadedScen
     """
     path = Path(path)
     try:
+        if not path.is_file():
+            raise ScenarioError(f"{path}:1: (file): not a regular file")
         size = path.stat().st_size
         if size > MAX_SCENARIO_BYTES:
             raise ScenarioError(
                 f"{path}:1: (file): {size} bytes, over the {MAX_SCENARIO_BYTES} limit"
             )
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as err:
         raise ScenarioError(f"{path}:1: (file): cannot read: {err}") from err
     return parse_scenario(text, path, overrides)
 
 
 def parse_scenario(text: str, path: Path, overrides: Sequence[str] = ()) -> LoadedScenario:
-    """Validate scenario ``text`` as if read from ``path``."""
+    """Validate scenario ``text`` as if read from ``path``.
+
+    Beyond the schema, the game's ``validate`` hook and the engine's own checks report
+    what would make the run impossible (a population too small for the game, turns
+    asked of a game without turns), so that a file ``socium validate`` accepts runs.
+    """
     lines, data = parse_yaml(text, path)
     if not isinstance(data, dict):
         raise ScenarioError(
@@ -329,36 +236,51 @@ def parse_scenario(text: str, path: Path, overrides: Sequence[str] = ()) -> Load
         scenario = Scenario.model_validate(data, context=context)
     except ValidationError as err:
         problems += format_errors(err, path, lines, Scenario, (), {("model",): MODEL_BACKENDS})
+    game: Game | None = None
     game_section: BaseModel | None = None
     game_data = data.get("game")
     if isinstance(game_data, dict) and isinstance(game_data.get("type"), str):
-        names = game_names()
-        spec = game_spec(game_data["type"]) if game_data["type"] in names else None
-        if spec is None:
-            hint = did_you_mean(game_data["type"], names)
-            line = lines.get(("game", "type"), 1)
-            problems.append(f"{path}:{line}: game.type: unknown game{hint}")
-        else:
+        try:
+            game = load_game(game_data["type"])
+        except GameNotInstalled:
+            hint = did_you_mean(game_data["type"], game_names())
+            problems.append(
+                f"{path}:{lines.get(('game', 'type'), 1)}: game.type: unknown game{hint}"
+            )
+        if game is not None:
             body = {k: v for k, v in game_data.items() if k != "type"}
             try:
-                game_section = spec.section.model_validate(body, context=context)
+                game_section = game.section.model_validate(body, context=context)
             except ValidationError as err:
-                problems += format_errors(err, path, lines, spec.section, ("game",))
-    if problems or scenario is None or game_section is None:
+                problems += format_errors(err, path, lines, game.section, ("game",))
+    if problems or scenario is None or game is None or game_section is None:
         raise ScenarioError("\n".join(problems) or f"{path}:1: game: missing")
-    from engine.personas import load_population
-
-    load_population(scenario.population, path, lines)  # file:line errors surface at validate time
-    return LoadedScenario(scenario, game_section, path, data)
+    personas = load_population(scenario.population, path, lines)
+    found = list(game.validate(game_section, personas))
+    if scenario.population.activity.schedule == "turns" and not game.turn_based:
+        found.append(
+            Problem(
+                ("population", "activity", "schedule"),
+                f"'turns' needs a turn-based game; {game.name!r} schedules no turns "
+                "(use poisson or every)",
+            )
+        )
+    if found:
+        raise ScenarioError(
+            "\n".join(
+                f"{path}:{line_for(lines, p.loc)}: {dotted(p.loc)}: {p.message}" for p in found
+            )
+        )
+    return LoadedScenario(scenario, game_section, path, data, tuple(personas))
 
 
 def json_schema() -> dict[str, Any]:
     """JSON Schema of scenario files, with one ``game`` branch per registered game master."""
     schema = Scenario.model_json_schema()
     branches = []
-    for spec in registered_games().values():
-        branch = spec.section.model_json_schema()
-        branch.setdefault("properties", {})["type"] = {"const": spec.name}
+    for game in registered_games().values():
+        branch = game.section.model_json_schema()
+        branch.setdefault("properties", {})["type"] = {"const": game.name}
         branch.setdefault("required", []).append("type")
         branch["additionalProperties"] = False
         for name, definition in branch.pop("$defs", {}).items():

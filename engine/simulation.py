@@ -10,7 +10,6 @@ calls and new memories; the perceivers' memories receive the events.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import sys
 import time
@@ -23,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
+from engine.games import RunData, load_game
 from engine.kernel import Activation, Every, Kernel, Poisson, Schedule, Window, WindowObserver
 from engine.models import LanguageModel, build_model
-from engine.personas import load_population
-from engine.rng import RunSeeds
-from engine.scenario import LoadedScenario, game_spec
+from engine.rng import RunSeeds, derive
+from engine.scenario import LoadedScenario
 from engine.store import RunStore
 from engine.types import Action, ActionSpace, Event, ModelError, Observation, Persona, ScenarioError
 
@@ -123,7 +122,8 @@ class Simulation:
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
         self.seeds = RunSeeds(self.seed)
-        self.personas = load_population(scenario.population, loaded.path, {})
+        self.personas = list(loaded.personas)
+        self.game = load_game(loaded.game_type)
         output_dir = Path(scenario.output.dir)
         if not output_dir.is_absolute():
             output_dir = Path.cwd() / output_dir
@@ -131,7 +131,10 @@ class Simulation:
         if (self.folder / "run.sqlite").exists() and not resume:
             raise ScenarioError(f"{self.folder}: already holds a run; choose another --out")
         self.model = model or build_model(
-            scenario.model, base_dir=loaded.base, replay_dir=output_dir, seed=self.seed
+            scenario.model,
+            base_dir=loaded.base,
+            replay_dir=output_dir,
+            seed=self.seeds.integer("model"),
         )
         self.ledger = self.model.ledger
         self.embedder = build_embedder(scenario.embedder)  # loads its model on first use
@@ -146,8 +149,7 @@ class Simulation:
                 capacity=memory.capacity,
                 index=memory.index,
             )
-        factory = _load(game_spec(loaded.game_type).factory)
-        self.gm = factory(
+        self.gm = self.game.game_master(
             loaded.game,
             model=self.model,
             rng=self.seeds.generator("game_master"),
@@ -155,24 +157,20 @@ class Simulation:
         )
         self.gm.setup(self.personas)
         prompts = Prompts(scenario.prompts)
+        self.prompt_templates = dict(prompts.templates)
         settings = AgentSettings(
             k=scenario.memory.k if scenario.memory.enabled else 0,
             max_memory_chars=scenario.memory.max_memory_chars,
             reflection_every=scenario.memory.reflection_every,
         )
 
-        def make_agent(persona: Persona, index: int) -> Agent:
+        def make_agent(persona: Persona) -> Agent:
             return Agent(
-                persona,
-                model=self.model,
-                memory=self.memory,
-                prompts=prompts,
-                rng=self.seeds.generator("agent", index),
-                settings=settings,
+                persona, model=self.model, memory=self.memory, prompts=prompts, settings=settings
             )
 
         self._make_agent = make_agent
-        self.agents = {p.name: make_agent(p, i) for i, p in enumerate(self.personas)}
+        self.agents = {p.name: make_agent(p) for p in self.personas}
         self.new_agents: list[Persona] = []
         self.kernel: Kernel[Step] = Kernel(
             window=scenario.window,
@@ -213,15 +211,12 @@ class Simulation:
             versions=package_versions(),
             agents=[(p.name, _persona_dict(p)) for p in self.personas],
         )
+        self.store.set_meta("prompts", self.prompt_templates)
 
     def _schedule_agents(self) -> None:
         activity = self.scenario.population.activity
         driver = self.gm.turns()
-        if driver is not None or activity.schedule == "turns":
-            if driver is None:
-                raise ScenarioError(
-                    f"{self.loaded.path}: population.activity.schedule: 'turns' needs a turn-based game"
-                )
+        if driver is not None:
             self.kernel.add_turns(driver)
             return
         rates = np.full(len(self.personas), activity.rate)
@@ -240,28 +235,37 @@ class Simulation:
                 rate = float(persona.activity.get("rate", rates[i])) * activity.scale
                 schedule = Poisson(rate, profile)
             self.kernel.add_agent(
-                persona.name, schedule, self.seeds.generator("agent", 10_000_000 + i)
+                persona.name, schedule, self.seeds.generator("schedule", persona.name)
             )
 
     # -- the two callables the kernel drives ------------------------------------------------
     async def decide(self, window: Window, activation: Activation) -> Step:
-        """Observe (world as at the window's start), decide, interpret. Runs concurrently."""
+        """Observe (world as at the window's start), decide, interpret. Runs concurrently.
+
+        Everything before the first ``await`` runs synchronously in activation order (the
+        kernel starts the window's decisions in that order), so the game master's draws in
+        ``observe`` never depend on scheduling; model calls are seeded from the
+        activation's seed.
+        """
         agent = self.agents.get(activation.agent) or self._spawn(activation.agent)
         context = activation.context
         observation = self.gm.observe(agent.name, window.start, context)
         space = self.gm.action_space(agent.name, window.start, context)
-        decision = await agent.decide(observation, space)
-        action = await self.gm.interpret(agent.name, decision.action, space, activation.t, context)
+        decision = await agent.decide(observation, space, seed=derive(activation.seed, "decide"))
+        action = await self.gm.interpret(
+            agent.name,
+            decision.action,
+            space,
+            activation.t,
+            context,
+            seed=derive(activation.seed, "interpret"),
+        )
         return Step(observation, space, action, decision.calls)
 
     def _spawn(self, name: str) -> Any:
-        """Create an agent the game master introduced (e.g. a new generation's newcomer).
-
-        Called synchronously at the start of ``decide``, in activation order, so the
-        stream index of each newcomer is deterministic.
-        """
+        """Create an agent the game master introduced (e.g. a new generation's newcomer)."""
         persona = self.gm.persona(name)
-        agent = self._make_agent(persona, 1_000_000 + len(self.agents))
+        agent = self._make_agent(persona)
         self.agents[name] = agent
         self.new_agents.append(persona)
         return agent
@@ -333,21 +337,23 @@ class Simulation:
         """Compute the game's statistics from the STORED events.
 
         Writes ``stats.json`` in the run folder and the ``stats`` table, and the game's
-        exports (graph files) when it declares some.
+        exports (graph files).
         """
-        spec = game_spec(self.loaded.game_type)
-        events, agents = self.store.events(), self.store.agents()
-        section = self.loaded.game.model_dump()
-        stats: dict[str, Any] = {}
-        if spec.statistics is not None:
-            stats = json.loads(
-                json.dumps(_load(spec.statistics)(events, section, agents), default=str)
-            )
-            text = json.dumps(stats, indent=2, default=str)
-            (self.folder / "stats.json").write_text(text, encoding="utf-8")
-            self.store.write_stats([(name, None, value) for name, value in stats.items()])
-        if spec.exports is not None:
-            _load(spec.exports)(events, section, agents, self.folder)
+        data = RunData(
+            self.store.events(),
+            self.store.agents(),
+            self.loaded.game,
+            start=self.scenario.start,
+            end=self.kernel.env.now,
+            seed=self.seed,
+            embed=self.embedder.embed,
+            embedder=embedder_label(self.scenario.embedder),
+        )
+        stats = json.loads(json.dumps(self.game.statistics(data), default=str))
+        text = json.dumps(stats, indent=2, default=str)
+        (self.folder / "stats.json").write_text(text, encoding="utf-8")
+        self.store.write_stats([(name, None, value) for name, value in stats.items()])
+        self.game.exports(data, self.folder)
         return stats
 
     def _commit_final(self, until: float) -> None:
@@ -445,10 +451,33 @@ class _Committer:
         )
 
 
-def _load(path: str) -> Any:
-    """The object an entry like ``"package.module:name"`` names."""
-    module_name, _, name = path.partition(":")
-    return getattr(importlib.import_module(module_name), name)
+def statistics_embedder(block: Mapping[str, Any]) -> tuple[Any, str]:
+    """The embedder of a stored scenario's ``embedder:`` block, for statistics of texts.
+
+    Returns ``(embed, label)``; ``embed`` builds the embedder on its first call, so a
+    game whose statistics embed nothing never loads a model.
+    """
+    from engine.scenario import EmbedderConfig
+
+    config = EmbedderConfig.model_validate(block or {})
+    built: list[Any] = []
+
+    def embed(texts: Sequence[str]) -> Any:
+        if not built:
+            from agents.embedders import build_embedder
+
+            built.append(build_embedder(config))
+        return built[0].embed(texts)
+
+    return embed, embedder_label(config)
+
+
+def embedder_label(config: Any) -> str:
+    """What an embedder block computes, for statistics labels."""
+    if config.kind == "hashing":
+        return f"hashing (lexical, {config.dim}-d)"
+    name = config.name or "all-MiniLM-L6-v2"
+    return f"{config.kind}:{name} (semantic)"
 
 
 def _persona_dict(persona: Persona) -> Mapping[str, Any]:

@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from engine.types import Event, SociumError
+from engine.types import CallRow, Event, MemoryRow, SociumError
 
 SCHEMA_VERSION = 1
 STORE_FILE = "run.sqlite"
@@ -65,40 +64,6 @@ CREATE TABLE IF NOT EXISTS stats (
 );
 CREATE INDEX IF NOT EXISTS events_by_kind ON events (run, kind);
 """
-
-
-@dataclass(frozen=True, slots=True)
-class CallRow:
-    """One model call as recorded in ``model_calls``."""
-
-    id: int
-    t: float | None
-    agent: str | None
-    purpose: str
-    backend: str
-    model: str | None
-    prompt_tokens: int
-    completion_tokens: int
-    latency_ms: float
-    retries: int
-    outcome: str
-    cached: bool
-    request_hash: str
-    prompt: str | None
-    reply: str | None
-    error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class MemoryRow:
-    """One memory as recorded in ``memories``."""
-
-    agent: str
-    id: int
-    t: float
-    kind: str
-    importance: float
-    text: str
 
 
 def _now() -> str:
@@ -156,7 +121,17 @@ class RunStore:
             return None
         return int(row[0]) if row else None
 
+    def meta(self, key: str) -> Any:
+        """A JSON value stored under ``key`` in the ``meta`` table (None if absent)."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
     # -- writing ----------------------------------------------------------------------
+    def set_meta(self, key: str, value: Any) -> None:
+        """Store a JSON value under ``key`` in the ``meta`` table."""
+        with self._transaction():
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, _json(value)))
+
     def start_run(
         self,
         *,

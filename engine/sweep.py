@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import multiprocessing
 import re
 import shutil
 import sqlite3
@@ -141,7 +142,10 @@ def execute(
                 if on_done:
                     on_done(outcome)
     elif executor == "local":
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # spawn, never fork: a parent that has run torch (an embedder, a notebook) leaves
+        # its thread pools locked in a forked child, which then hangs in its first encode.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             futures = [pool.submit(run_one, str(scenario), r) for r in todo]
             for future in futures:
                 outcome = future.result()

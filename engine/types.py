@@ -1,4 +1,4 @@
-"""Shared vocabulary of a run: events, actions, action spaces, observations, personas.
+"""Shared vocabulary of a run: events, actions, action spaces, observations, personas, rows.
 
 Both sides of the simulation import this module and nothing else of each other: agents
 receive an ``ActionSpace`` and an ``Observation`` and return an ``Action``; the game
@@ -8,7 +8,7 @@ master turns an ``Action`` into ``Event`` objects.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -53,7 +53,7 @@ class ArgSpec:
     low: float | None = None
     high: float | None = None
     choices: tuple[str, ...] = ()
-    max_length: int = 500
+    max_length: int | None = 500  # None: no cap in the schema (the game truncates)
     min_length: int = 1
     max_items: int = 1  # for "list": at most this many distinct choices
     bounds_in_schema: bool = True  # False: out-of-range values reach the rules (invalid_action)
@@ -86,6 +86,8 @@ class ArgSpec:
             return {"type": "array", "items": items, "maxItems": self.max_items}
         if self.type in ("choice", "agent") and self.choices:
             return {"type": "string", "enum": list(self.choices)}
+        if self.max_length is None:
+            return {"type": "string"}
         return {"type": "string", "maxLength": self.max_length}
 
 
@@ -198,11 +200,35 @@ def quote(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def agent_ids(names: Sequence[str]) -> tuple[str, ...]:
-    """Agent ids are their persona names; reject duplicates early."""
-    seen: set[str] = set()
-    for name in names:
-        if name in seen:
-            raise ScenarioError(f"duplicate agent name {name!r}: agent names must be unique")
-        seen.add(name)
-    return tuple(names)
+@dataclass(frozen=True, slots=True)
+class CallRow:
+    """One model call as recorded in ``model_calls``."""
+
+    id: int
+    t: float | None
+    agent: str | None
+    purpose: str
+    backend: str
+    model: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    latency_ms: float
+    retries: int
+    outcome: str
+    cached: bool
+    request_hash: str
+    prompt: str | None
+    reply: str | None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryRow:
+    """One memory as recorded in ``memories``."""
+
+    agent: str
+    id: int
+    t: float
+    kind: str
+    importance: float
+    text: str

@@ -47,7 +47,6 @@ class GameMaster:
         self.rng = rng
         self.embedder = embedder  # for games that compare texts (feeds, recommenders)
         self.agents: dict[str, Persona] = {}
-        self.extra_calls = 0
 
     # -- lifecycle --------------------------------------------------------------------
     def setup(self, agents: Sequence[Persona]) -> None:
@@ -72,7 +71,14 @@ class GameMaster:
         raise NotImplementedError
 
     async def interpret(
-        self, agent: str, action: Action, space: ActionSpace, t: float, context: Mapping[str, Any]
+        self,
+        agent: str,
+        action: Action,
+        space: ActionSpace,
+        t: float,
+        context: Mapping[str, Any],
+        *,
+        seed: int,
     ) -> Action:
         """Map the agent's reply onto ``space`` (rules first, one ``choose`` if ambiguous)."""
         if action.parse != "fallback" and space.option(action.name) is not None:
@@ -82,13 +88,13 @@ class GameMaster:
             return replace(action, name=names[0], args={}, parse="repaired")
         if not action.raw.strip():
             return action
-        self.extra_calls += 1
         answer = await self.model.choose(
             "Which of these actions does the following reply describe?\n"
             f"Actions: {', '.join(space.names)}\nReply: {action.raw[:600]!r}\n"
             'Answer with JSON {"answer": "<action>"}.',
             list(space.names),
             fallback=action.name,
+            seed=seed,
             agent=agent,
             t=t,
             purpose="interpret",
@@ -113,11 +119,8 @@ class GameMaster:
 
     # -- state ------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
-        """World state as JSON-ready data (checkpoints, resume)."""
+        """World state as JSON-ready data (stored every few windows, for inspection)."""
         return {}
-
-    def restore(self, state: Mapping[str, Any]) -> None:
-        """Reload :meth:`snapshot` output."""
 
     def metrics(self) -> dict[str, Any]:
         """Summary numbers for the run summary."""

@@ -11,24 +11,30 @@ at most two model calls: one to act, one to judge an attempt.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from engine.scenario import GameSpec
-from engine.types import (
+from gamemaster.api import (
     Action,
     ActionOption,
     ActionSpace,
     ArgSpec,
+    Description,
     Event,
+    Game,
+    GameMaster,
     Observation,
     Persona,
+    Problem,
+    RunData,
+    Table,
+    check_args,
+    invalid,
     quote,
 )
-from gamemaster.base import GameMaster, check_args, invalid
 
 ActionName = Literal["speak", "move", "contribute", "attempt", "wait"]
 ACTIONS: tuple[ActionName, ...] = ("speak", "move", "contribute", "attempt", "wait")
@@ -161,10 +167,17 @@ class NarrativeGameMaster(GameMaster):
 
     # -- interpretation: the one judging call -------------------------------------------
     async def interpret(
-        self, agent: str, action: Action, space: ActionSpace, t: float, context: Mapping[str, Any]
+        self,
+        agent: str,
+        action: Action,
+        space: ActionSpace,
+        t: float,
+        context: Mapping[str, Any],
+        *,
+        seed: int,
     ) -> Action:
         """Map the reply onto the space; judge an ``attempt`` in one model call."""
-        action = await super().interpret(agent, action, space, t, context)
+        action = await super().interpret(agent, action, space, t, context, seed=seed)
         if action.name != "attempt" or check_args(action, space) is not None:
             return action
         section: NarrativeSection = self.section
@@ -180,11 +193,11 @@ class NarrativeGameMaster(GameMaster):
             'Reply with JSON {"success": true|false, "outcome": "<one sentence>", '
             '"new_fact": "<a new lasting fact, or empty>"}.'
         )
-        self.extra_calls += 1
         judged = await self.model.json(
             prompt,
             JUDGE_SCHEMA,
             fallback={"success": False, "outcome": "Nothing comes of it.", "new_fact": ""},
+            seed=seed + 1,
             agent=agent,
             t=t,
             purpose="judge",
@@ -315,15 +328,6 @@ class NarrativeGameMaster(GameMaster):
             "recent": self.recent,
         }
 
-    def restore(self, state: Mapping[str, Any]) -> None:
-        """Reload a snapshot."""
-        self.location = dict(state["location"])
-        self.coins = {k: float(v) for k, v in state["coins"].items()}
-        self.facts = list(state["facts"])
-        self.funded = float(state["funded"])
-        self.completed = bool(state["completed"])
-        self.recent = {k: list(v) for k, v in state["recent"].items()}
-
     def metrics(self) -> dict[str, Any]:
         """Coins, project progress, facts added."""
         section: NarrativeSection = self.section
@@ -340,9 +344,83 @@ class NarrativeGameMaster(GameMaster):
         return [Event(t, "final_state", None, None, json.loads(json.dumps(self.metrics())), ())]
 
 
-GAME = GameSpec(
-    name="narrative",
-    section=NarrativeSection,
-    factory="gamemaster.narrative:NarrativeGameMaster",
-    description="Open-ended world with facts, places, coins and a shared project.",
-)
+class NarrativeGame(Game):
+    """The narrative world as a plugin."""
+
+    name = "narrative"
+    section = NarrativeSection
+    master = NarrativeGameMaster
+    title = "Open-ended world with facts, places, coins and a shared project"
+
+    def validate(
+        self, section: NarrativeSection, population: Sequence[Persona]
+    ) -> Iterable[Problem]:
+        """The start location must be one of the locations; coins must be numbers >= 0."""
+        if section.start_location is not None and section.start_location not in section.locations:
+            yield Problem(
+                ("game", "start_location"),
+                f"{section.start_location!r} is not one of the locations {section.locations}",
+            )
+        if section.project is not None and section.project.funded > section.project.cost:
+            yield Problem(("game", "project", "funded"), "funded is above the project's cost")
+        for index, persona in enumerate(population[:10_000]):
+            coins = persona.traits.get("coins", section.coins)
+            if isinstance(coins, bool) or not isinstance(coins, int | float) or not coins >= 0:
+                yield Problem(
+                    ("population",),
+                    f"persona {persona.name!r} (#{index + 1}): traits.coins must be a number >= 0, "
+                    f"not {coins!r}",
+                )
+                break
+
+    def statistics(self, data: RunData) -> dict[str, Any]:
+        """Actions by kind, coins raised, facts added, model-judged attempts."""
+        kinds: dict[str, int] = {}
+        raised = 0.0
+        attempts = successes = 0
+        for event in data.events:
+            kinds[event.kind] = kinds.get(event.kind, 0) + 1
+            if event.kind == "contribute":
+                raised += float(event.payload.get("amount", 0.0))
+            elif event.kind == "attempt":
+                attempts += 1
+                successes += bool(event.payload.get("success"))
+        project = data.section.project
+        return {
+            "game": self.name,
+            "events_by_kind": dict(sorted(kinds.items())),
+            "coins_raised": raised,
+            "project_cost": project.cost if project else None,
+            "project_complete": kinds.get("project_complete", 0) > 0,
+            "facts_added": kinds.get("new_fact", 0),
+            "attempt_success_rate": successes / attempts if attempts else None,
+        }
+
+    def summary_table(self, stats: Mapping[str, Any]) -> Table | None:
+        """Events by kind and the project's outcome."""
+        rows = [(kind, count) for kind, count in stats.get("events_by_kind", {}).items()]
+        rows += [
+            ("coins raised", stats.get("coins_raised")),
+            ("project complete", stats.get("project_complete")),
+        ]
+        return Table("statistics", ("measure", "value"), tuple(rows))
+
+    def measures(self, stats: Mapping[str, Any]) -> dict[str, float]:
+        """Coins raised and whether the project completed."""
+        return {
+            "coins_raised": float(stats.get("coins_raised") or 0.0),
+            "project_complete": float(bool(stats.get("project_complete"))),
+        }
+
+    def describe(self, section: NarrativeSection) -> Description:
+        """The ODD purpose and process."""
+        return Description(
+            "An open-ended world in the style of Concordia: agents act in natural language; a "
+            "narrator judges attempts; coins and a shared project are typed state.",
+            "At each activation an agent sees its place, company, coins, facts and recent local "
+            "events, and speaks, moves, contributes, attempts something (judged by the narrator "
+            f"in one model call) or waits. Locations: {', '.join(section.locations)}.",
+        )
+
+
+GAME = NarrativeGame()

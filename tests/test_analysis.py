@@ -91,7 +91,9 @@ def test_load_run_gives_dataframes_and_graphs(social_run: Path, donor_run: Path)
     assert isinstance(run.events.iloc[0]["payload"], dict)
     donations = load_run(donor_run).graph("donation")
     assert donations.number_of_edges() > 0
-    with pytest.raises(SociumError, match="graph kind"):
+    with pytest.raises(
+        SociumError, match=r"has no .friendship. graph .its graphs: follow, interaction"
+    ):
         run.graph("friendship")
 
 
@@ -118,7 +120,7 @@ def test_exports(social_run: Path) -> None:
         assert done.returncode == 0, done.stderr
     assert (
         nx.read_graphml(social_run / "export" / "follow_graph.graphml").number_of_edges()
-        == run.graph().number_of_edges()
+        == run.graph("follow").number_of_edges()
     )
     assert len(pd.read_parquet(social_run / "export" / "events.parquet")) == len(run.events)
     assert len(pd.read_csv(social_run / "export" / "model_calls.csv")) == len(run.model_calls)
@@ -145,6 +147,33 @@ def test_compare_runs_of_two_conditions(
         and json.loads(done.stdout)["measures"].keys() == result["measures"].keys()
     )
     assert _cli("compare", str(sweep)).returncode == 0
+
+
+def test_two_models_from_one_scenario_file_are_two_conditions(
+    write_scenario: Callable[..., Path], tmp_path: Path
+) -> None:
+    """The README's advice (one file, one model block per model) must not pool models."""
+    from engine.models import LanguageModel, Ledger
+    from engine.models.scripted import ScriptedBackend
+
+    path = write_scenario(DONOR.format(seed=1), "donor.yaml")
+    for model_id in ("model-a", "model-b"):
+        for seed in (1, 2):
+            model = LanguageModel(ScriptedBackend(model=model_id), ledger=Ledger())
+            Simulation(
+                load_scenario(path),
+                out=tmp_path / "runs" / f"{model_id}-{seed}",
+                model=model,
+                seed=seed,
+            ).run()
+    result = compare([tmp_path / "runs"])
+    assert result["conditions"] == {
+        "donor_small [scripted:model-a]": 2,
+        "donor_small [scripted:model-b]": 2,
+    }
+    assert len(result["per_run"]) == 4
+    tests = [t for m in result["measures"].values() for t in m["mann_whitney"]]
+    assert tests and all(t["p_holm"] >= t["p"] for t in tests)
 
 
 def test_every_run_folder_has_a_run_card(social_run: Path) -> None:

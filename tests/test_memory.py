@@ -161,7 +161,7 @@ def test_memories_survive_a_store_round_trip(tmp_path) -> None:  # type: ignore[
     rows = store.db.execute(
         "SELECT agent, id, t, kind, importance, text FROM memories ORDER BY id"
     ).fetchall()
-    from engine.store import MemoryRow
+    from engine.types import MemoryRow
 
     restored = MemoryBank(HashingEmbedder(64))
     restored.restore([MemoryRow(*row) for row in rows])
@@ -187,7 +187,6 @@ def test_a_prompt_stays_bounded_with_10k_memories() -> None:
         model=model,
         memory=bank,
         prompts=Prompts(),
-        rng=np.random.default_rng(0),
         settings=AgentSettings(k=50, max_memory_chars=1200),
     )
     space = ActionSpace(
@@ -196,7 +195,9 @@ def test_a_prompt_stays_bounded_with_10k_memories() -> None:
             ActionOption("wait", "Do nothing."),
         )
     )
-    decision = asyncio.run(agent.decide(Observation(10_001.0, "The square is busy."), space))
+    decision = asyncio.run(
+        agent.decide(Observation(10_001.0, "The square is busy."), space, seed=1)
+    )
     assert decision.calls == 1 and decision.action.name in ("speak", "wait")
     assert len(decision.memories) == 50
     text = "".join(m.content for m in prompts[0].messages)

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.network import paradox
-from engine.network.social import SocialGraphs, graphs_at
 from engine.types import Event
+from gamemaster.social_media.graphs import SocialGraphs, graphs_at
 
 
 def star(leaves: int = 4) -> nx.DiGraph:

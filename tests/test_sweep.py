@@ -25,6 +25,7 @@ window: 0
 model: {backend: scripted, delay: 0.005}
 memory: {enabled: false}
 population: {count: 6, personas: [{name: "1_1"}]}
+embedder: {kind: hashing, dim: 32}
 game: {type: donor_game, agents_per_generation: 6, generations: 2}
 """
 
@@ -110,3 +111,21 @@ def test_a_killed_sweep_reruns_only_the_missing_runs(
     assert all(finished(Path(r.folder)) for r in runs)
     assert {r.folder: _started(Path(r.folder)) for r in done_before} == stamps  # not redone
     assert f"({len(runs)} runs, {len(done_before)} already finished)" in again.stdout
+
+
+@pytest.mark.slow
+def test_a_sweep_runs_after_the_parent_used_torch(
+    write_scenario: Callable[..., Path], tmp_path: Path
+) -> None:
+    """A forked worker of a parent that ran torch hangs in its first encode; spawn does not."""
+    pytest.importorskip("sentence_transformers")
+    from agents.embedders import SentenceTransformerEmbedder
+
+    SentenceTransformerEmbedder().embed(["the parent process has used torch"])
+    path = write_scenario(
+        DONOR.replace("embedder: {kind: hashing, dim: 32}\n", "embedder: {kind: minilm}\n")
+    )
+    result = sweep(
+        path, seeds=[0, 1], grid=[], folder=tmp_path / "sweep", executor="local", workers=2
+    )
+    assert [o["status"] for o in result["outcomes"]] == ["finished", "finished"]

@@ -16,7 +16,7 @@ from typing import Any
 
 from engine.models.base import Answer, Backend, Generation, Message, Request, messages_of
 from engine.models.parsing import ParseError, choice_schema, number_schema, parse
-from engine.store import CallRow
+from engine.types import CallRow
 
 
 @dataclass

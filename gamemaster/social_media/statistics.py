@@ -12,72 +12,14 @@ Paradox in Social Media Simulations?".
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import networkx as nx
 
 from engine.network import paradox
-from engine.types import Event
-
-CONTENT = ("post", "reply", "repost")
-INTERACTIONS = ("like", "dislike", "repost", "reply")
-DAY = 86400.0
-
-
-class SocialGraphs:
-    """Follow and interaction graphs plus activity and influence counts, fed by events."""
-
-    def __init__(self, agents: Iterable[str] = ()) -> None:
-        self.follow = nx.DiGraph()
-        self.interactions = nx.DiGraph()
-        self.follow.add_nodes_from(agents)
-        self.interactions.add_nodes_from(agents)
-        self.content: dict[str, int] = defaultdict(int)
-        self.influence: dict[str, float] = defaultdict(float)
-
-    def apply(self, event: Event) -> None:
-        """Update the graphs with one event."""
-        actor, target, kind = event.actor, event.target, event.kind
-        if actor is None:
-            return
-        self.follow.add_node(actor)
-        if kind in CONTENT:
-            self.content[actor] += 1
-        if target is None or target == actor:
-            return
-        if kind == "follow":
-            self.follow.add_edge(actor, target, created=event.t)
-        elif kind == "unfollow" and self.follow.has_edge(actor, target):
-            self.follow.remove_edge(actor, target)
-        elif kind in INTERACTIONS:
-            weight = self.interactions.get_edge_data(actor, target, {"weight": 0})["weight"]
-            self.interactions.add_edge(actor, target, weight=weight + 1)
-            if kind in ("like", "repost"):
-                self.influence[target] += 1
-
-    def activity(self, elapsed: float) -> dict[str, float]:
-        """Content created per simulated day, per node."""
-        days = max(elapsed / DAY, 1e-9)
-        return {n: self.content.get(n, 0) / days for n in self.follow}
-
-    def influence_of(self) -> dict[str, float]:
-        """Likes and reposts received, per node."""
-        return {n: self.influence.get(n, 0.0) for n in self.follow}
-
-
-def graphs_at(
-    events: Iterable[Event], t: float | None = None, agents: Iterable[str] = ()
-) -> SocialGraphs:
-    """The graphs as they stood at simulated time ``t`` (None: after every event)."""
-    graphs = SocialGraphs(agents)
-    for event in events:
-        if t is not None and event.t > t:
-            break
-        graphs.apply(event)
-    return graphs
+from gamemaster.api import RunData
+from gamemaster.social_media.graphs import SocialGraphs
 
 
 def statistics(
@@ -137,14 +79,13 @@ def statistics(
     return stats
 
 
-def run_statistics(
-    events: Sequence[Event], section: Mapping[str, Any], agents: Mapping[str, Mapping[str, Any]]
-) -> dict[str, Any]:
+def run_statistics(data: RunData) -> dict[str, Any]:
     """Statistics at every snapshot and, with null model and bootstrap, at the end."""
-    every = float(section.get("snapshot_every", 6 * 3600.0))
+    section, events = data.section, data.events
+    every = float(section.snapshot_every)
     start = events[0].t if events else 0.0
     end = events[-1].t if events else 0.0
-    graphs = SocialGraphs(agents)
+    graphs = SocialGraphs(data.agents)
     snapshots = []
     next_snapshot = start + every
     for event in events:
@@ -155,8 +96,8 @@ def run_statistics(
     final = statistics(
         graphs,
         max(end - start, 1.0),
-        null_samples=int(section.get("null_samples", 20)),
-        bootstrap=int(section.get("bootstrap_samples", 500)),
+        null_samples=section.null_samples,
+        bootstrap=section.bootstrap_samples,
     )
     snapshots.append(
         {"t": end, **{k: v for k, v in final.items() if k not in ("null_model", "bootstrap_95")}}
@@ -193,40 +134,3 @@ def _row(result: Mapping[str, Any]) -> list[Any]:
 def _z(final: Mapping[str, Any], key: str) -> float | None:
     entry = final.get("null_model", {}).get(key)
     return entry["z"] if entry else None
-
-
-def export_graphs(
-    events: Sequence[Event],
-    section: Mapping[str, Any],
-    agents: Mapping[str, Mapping[str, Any]],
-    folder: Path,
-) -> list[Path]:
-    """Write the final follow graph as GraphML and GEXF (for Gephi or Cytoscape).
-
-    Node attributes: persona fields, activity, influence, follower and followee counts.
-    """
-    graphs = graphs_at(events, agents=agents)
-    elapsed = max((events[-1].t - events[0].t) if events else 1.0, 1.0)
-    G = graphs.follow.copy()
-    activity, influence = graphs.activity(elapsed), graphs.influence_of()
-    for node in G:
-        persona = agents.get(node, {})
-        attributes: dict[str, Any] = {
-            "description": str(persona.get("description", "")),
-            "interests": "; ".join(persona.get("interests", [])),
-            "activity": activity.get(node, 0.0),
-            "influence": influence.get(node, 0.0),
-            "followers": G.in_degree(node),
-            "following": G.out_degree(node),
-        }
-        for key, value in (persona.get("traits") or {}).items():
-            attributes[f"trait_{key}"] = (
-                value if isinstance(value, int | float | bool) else str(value)
-            )
-        G.nodes[node].update(attributes)
-    for _, _, data in G.edges(data=True):
-        data["created"] = float(data.get("created", 0.0))
-    paths = [folder / "follow_graph.graphml", folder / "follow_graph.gexf"]
-    nx.write_graphml(G, paths[0])
-    nx.write_gexf(G, paths[1])
-    return paths

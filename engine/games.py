@@ -1,0 +1,229 @@
+"""The game plugin contract: one typed class a game implements, found by entry point.
+
+A game is a subclass of :class:`Game` whose instance is registered under the
+``socium.games`` entry point group (``name = "package.module:GAME"``). The engine, the
+report, the analysis and the run card loop over this contract and never name a game; the
+bundled games use exactly what a plugin can use (import it from :mod:`gamemaster.api`).
+
+What a game provides, and when the engine calls it:
+
+- ``section`` (a pydantic model) validates the ``game:`` block; ``validate(section,
+  population)`` reports what would make a run impossible (``file:line`` errors at
+  ``socium validate``);
+- ``game_master(...)`` builds the typed world state and rules for one run;
+- ``statistics(data)`` computes the run's statistics from :class:`RunData` (the stored
+  events, never the live simulation); ``rows(stats)`` flattens them into tidy
+  ``(t, name, value)`` rows; ``summary_table(stats)`` is what the terminal prints;
+  ``measures(stats)`` are the numbers ``socium compare`` tests across conditions;
+- ``graph(kind, data)`` builds the networkx graphs listed in ``graph_kinds``;
+  ``plots(data, stats)`` and ``tables(data, stats)`` fill the report; ``exports(data,
+  folder)`` writes files into the run folder at the end of a run;
+- ``describe(section)`` gives the run card its ODD purpose and process text.
+
+Determinism rules the contract relies on (DESIGN.md, decision 9): a game master draws
+randomness only from the generator it is given; ``observe`` and ``action_space`` are
+called synchronously, in activation order, with the world as at the window's start;
+``interpret`` may run concurrently with other decisions and must seed any model call
+from the ``seed`` it receives; ``resolve`` is called one action at a time in activation
+order. Statistics draw randomness only from ``RunData.rng(name)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+from pydantic import BaseModel
+
+from engine.rng import RunSeeds
+from engine.types import Event, Persona, SociumError
+
+if TYPE_CHECKING:  # a type only: the engine never imports game masters at run time
+    import networkx as nx
+
+    from engine.models import LanguageModel
+    from gamemaster.base import GameMaster
+
+ENTRY_POINT_GROUP = "socium.games"
+Embed = Callable[[Sequence[str]], np.ndarray]
+
+
+class GameNotInstalled(SociumError):
+    """A scenario or a stored run names a game that no installed plugin provides."""
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Why a valid-looking section cannot run: a field path and a message.
+
+    ``loc`` is relative to the scenario's top level, e.g. ``("game",
+    "agents_per_generation")`` or ``("population", "count")``; the scenario loader turns
+    it into ``file:line: field: message``.
+    """
+
+    loc: tuple[str | int, ...]
+    message: str
+
+
+@dataclass(frozen=True)
+class RunData:
+    """What statistics, graphs, plots and exports are computed from: stored data only.
+
+    Attributes
+    ----------
+    events : sequence of Event
+        The stored events, in sequence order (up to ``end``).
+    agents : mapping
+        Persona dicts by agent name, in the order agents joined.
+    section : pydantic model
+        The game's typed section, as the run used it (defaults filled in).
+    start, end : float
+        The simulated clock at the start and at the end (or the ``at`` of an analysis).
+    seed : int
+        The run's seed; :meth:`rng` spawns named streams from it.
+    embed : callable, optional
+        The run's text embedder (texts -> unit vectors), for statistics of texts.
+    embedder : str
+        What ``embed`` is, for labels (e.g. ``"minilm (semantic)"``).
+    """
+
+    events: Sequence[Event]
+    agents: Mapping[str, Mapping[str, Any]]
+    section: Any
+    start: float = 0.0
+    end: float = 0.0
+    seed: int = 0
+    embed: Embed | None = None
+    embedder: str = "none"
+
+    @property
+    def elapsed(self) -> float:
+        """Simulated seconds from the start to the end (at least 1)."""
+        return max(self.end - self.start, 1.0)
+
+    def rng(self, name: str) -> np.random.Generator:
+        """A statistics stream named ``name``, spawned from the run's seed."""
+        return RunSeeds(self.seed).generator("statistics", name)
+
+
+@dataclass(frozen=True, slots=True)
+class Plot:
+    """One figure of the report: a title and a PNG data URI (see :mod:`engine.plotting`)."""
+
+    title: str
+    image: str
+    caption: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """One table of the report; cells are plain text (the report escapes them)."""
+
+    title: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Description:
+    """The run card's ODD text for a game: purpose and process overview."""
+
+    purpose: str
+    process: str
+
+
+class Game:
+    """Base class of every game plugin; see the module docstring.
+
+    Subclasses set ``name``, ``section`` and ``master`` (a
+    :class:`gamemaster.base.GameMaster` subclass) and override what they provide.
+    """
+
+    name: ClassVar[str]
+    section: ClassVar[type[BaseModel]]
+    master: ClassVar[type[GameMaster]]
+    title: ClassVar[str] = ""
+    graph_kinds: ClassVar[tuple[str, ...]] = ()
+    turn_based: ClassVar[bool] = False  # True: the game master's turn driver activates agents
+
+    def game_master(
+        self, section: Any, *, model: LanguageModel, rng: np.random.Generator, embedder: Any
+    ) -> GameMaster:
+        """The game master of one run."""
+        return self.master(section, model=model, rng=rng, embedder=embedder)
+
+    def validate(self, section: Any, population: Sequence[Persona]) -> Iterable[Problem]:
+        """What would make a run of this section with this population impossible."""
+        return ()
+
+    def statistics(self, data: RunData) -> dict[str, Any]:
+        """The run's statistics (JSON-ready; stored in ``stats.json``)."""
+        return {}
+
+    def rows(self, stats: Mapping[str, Any]) -> Iterable[tuple[float | None, str, float]]:
+        """Tidy ``(t, name, value)`` rows of ``stats`` (``t`` None: the whole run)."""
+        return ()
+
+    def summary_table(self, stats: Mapping[str, Any]) -> Table | None:
+        """The table the terminal prints after a run and ``socium analyze``."""
+        return None
+
+    def measures(self, stats: Mapping[str, Any]) -> dict[str, float]:
+        """One number per measure, compared across conditions by ``socium compare``."""
+        return {}
+
+    def graph(self, kind: str, data: RunData) -> nx.DiGraph:
+        """The graph ``kind`` (one of ``graph_kinds``) as it stood at ``data.end``."""
+        raise KeyError(kind)
+
+    def plots(self, data: RunData, stats: Mapping[str, Any]) -> list[Plot]:
+        """The game's figures for the report."""
+        return []
+
+    def tables(self, data: RunData, stats: Mapping[str, Any]) -> list[Table]:
+        """The game's tables for the report."""
+        return []
+
+    def exports(self, data: RunData, folder: Path) -> list[Path]:
+        """Files written into the run folder when a run ends (graph files, ...)."""
+        return []
+
+    def describe(self, section: Any) -> Description:
+        """ODD purpose and process text for the run card."""
+        return Description(self.title, "")
+
+
+def game_names() -> list[str]:
+    """Names registered under the ``socium.games`` entry point group (nothing imported)."""
+    return sorted({point.name for point in entry_points(group=ENTRY_POINT_GROUP)})
+
+
+def load_game(name: str) -> Game:
+    """The installed game called ``name``.
+
+    Raises
+    ------
+    GameNotInstalled
+        Naming the game and how to provide it.
+    """
+    for point in entry_points(group=ENTRY_POINT_GROUP, name=name):
+        game = point.load()
+        if not isinstance(game, Game):
+            raise SociumError(
+                f"entry point {ENTRY_POINT_GROUP}:{name} ({point.value}) is not a Game instance"
+            )
+        return game
+    raise GameNotInstalled(
+        f"game {name!r} is not installed: no plugin registers it under the "
+        f"{ENTRY_POINT_GROUP!r} entry point (installed: {', '.join(game_names()) or 'none'}). "
+        "Install the package that provides it, e.g. pip install -e <plugin folder>."
+    )
+
+
+def registered_games() -> dict[str, Game]:
+    """Every installed game, loaded (for the JSON Schema)."""
+    return {name: load_game(name) for name in game_names()}

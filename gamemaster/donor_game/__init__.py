@@ -1,0 +1,111 @@
+"""The Donor Game with reputation traces and cultural evolution across generations.
+
+After Vallinder & Hughes (2024), "Cultural Evolution of Cooperation among LLM Agents",
+arXiv 2412.10270. The package: ``section`` (the scenario schema and prompt templates),
+``rules`` (the game master), ``statistics`` (cooperation statistics from stored events),
+``report`` (figures, tables, exports); :data:`GAME` is the registered plugin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from gamemaster.api import Description, Game, Persona, Plot, Problem, RunData, Table
+from gamemaster.donor_game import report
+from gamemaster.donor_game.rules import DonorGameMaster
+from gamemaster.donor_game.section import DonorSection
+from gamemaster.donor_game.statistics import run_statistics
+
+MEASURES = (
+    "final_generation_resources_mean",
+    "resources_auc",
+    "generation1_donation_fraction",
+    "final_generation_donation_fraction",
+)
+
+
+class DonorGame(Game):
+    """The donor game as a plugin (see the package docstring)."""
+
+    name = "donor_game"
+    section = DonorSection
+    master = DonorGameMaster
+    title = "Iterated Donor Game with reputation traces and generations (Vallinder & Hughes 2024)"
+    graph_kinds = ("donation",)
+    turn_based = True
+
+    def validate(self, section: DonorSection, population: Sequence[Persona]) -> Iterable[Problem]:
+        """The first generation comes from the population: it must be large enough."""
+        if len(population) < section.agents_per_generation:
+            yield Problem(
+                ("population",),
+                f"{len(population)} persona(s); the donor game takes its first generation of "
+                f"agents_per_generation = {section.agents_per_generation} from the population "
+                f"(set population.count: {section.agents_per_generation} to cycle them)",
+            )
+
+    def statistics(self, data: RunData) -> dict[str, Any]:
+        """Per-generation cooperation statistics (see :mod:`.statistics`)."""
+        return run_statistics(data.events, data.section, embed=data.embed, embedder=data.embedder)
+
+    def rows(self, stats: Mapping[str, Any]) -> Iterable[tuple[float | None, str, float]]:
+        """One row per generation and numeric column, at the generation's end time."""
+        for row in stats.get("per_generation", []):
+            for key, value in row.items():
+                if isinstance(value, int | float) and not isinstance(value, bool) and key != "t":
+                    yield row.get("t"), key, float(value)
+
+    def summary_table(self, stats: Mapping[str, Any]) -> Table | None:
+        """Per generation: mean score, donation fraction, efficiency, invalid rate."""
+        table = stats.get("summary_table")
+        if not table:
+            return None
+        return Table("statistics", tuple(table["columns"]), tuple(tuple(r) for r in table["rows"]))
+
+    def measures(self, stats: Mapping[str, Any]) -> dict[str, float]:
+        """Final-generation mean score, area under the score curve, donation fractions."""
+        return {key: float(stats[key]) for key in MEASURES if stats.get(key) is not None}
+
+    def graph(self, kind: str, data: RunData) -> nx.DiGraph:
+        """``donation``: every gift, keyed by (generation, game) (a MultiDiGraph)."""
+        if kind != "donation":
+            raise KeyError(kind)
+        return report.donation_multigraph(data)
+
+    def plots(self, data: RunData, stats: Mapping[str, Any]) -> list[Plot]:
+        """Resources and donations per generation; punishment and invalid actions."""
+        return report.plots(data, stats)
+
+    def tables(self, data: RunData, stats: Mapping[str, Any]) -> list[Table]:
+        """Strategies of every generation."""
+        return report.tables(data, stats)
+
+    def exports(self, data: RunData, folder: Path) -> list[Path]:
+        """The donation graph as GraphML and GEXF."""
+        return report.exports(data, folder)
+
+    def describe(self, section: DonorSection) -> Description:
+        """The ODD purpose and process of this configuration."""
+        games = (
+            "two games (roles reversed in the second), selection on the mean of the two"
+            if section.compat == "paper"
+            else "two games (roles reversed in the second), selection on the second only "
+            "(notebook compat: favours the second game's last-round recipients)"
+        )
+        return Description(
+            "How cooperation evolves across generations of LLM agents in an iterated Donor "
+            "Game with reputation traces (Vallinder & Hughes 2024, arXiv 2412.10270).",
+            f"{section.agents_per_generation} agents per generation, {section.generations} "
+            f"generations. Each generation: newcomers write strategies from the survivors' "
+            f"advice; then {games}, each of {section.rounds_played} rounds ({section.pairing} "
+            f"pairing, never told to the agents) in which donors see the recipient's trace "
+            f"(depth {section.trace_depth}) and give part of their resources (x{section.multiplier:g}"
+            f" to the recipient); the best {section.survivors:.0%} survive with their strategies.",
+        )
+
+
+GAME = DonorGame()
