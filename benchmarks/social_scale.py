@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.scale import one  # noqa: E402
 from gamemaster.social_media.graphs import SocialGraphs  # noqa: E402
-from gamemaster.social_media.statistics import statistics  # noqa: E402
+from gamemaster.social_media.statistics import snapshot  # noqa: E402
 
 
 def peak_rss_mb() -> float:
@@ -81,7 +81,7 @@ def graph_statistics(nodes: int, edges: int) -> None:
     graphs = synthetic_graph(nodes, edges)
     built = time.perf_counter() - started
     started = time.perf_counter()
-    stats = statistics(graphs, 86400.0)
+    stats = snapshot(graphs, 86400.0)
     elapsed = time.perf_counter() - started
     print(
         f"statistics on {graphs.follow.number_of_nodes():,} nodes, {graphs.follow.number_of_edges():,} edges "

@@ -146,6 +146,8 @@ def _validate(paths: Sequence[Path], overrides: Sequence[str]) -> int:
             print(err, file=sys.stderr)
             failed = True
             continue
+        for note in loaded.notes:
+            print(note, file=sys.stderr)
         print(f"{path}: ok ({loaded.game_type}, {loaded.scenario.name})")
     return EXIT_USAGE if failed else 0
 
@@ -241,6 +243,8 @@ def _run(args: argparse.Namespace) -> int:
     from engine.scenario import load_scenario
 
     loaded = load_scenario(args.scenario, args.overrides)
+    for note in loaded.notes:
+        print(note, file=sys.stderr)
     return _simulate(loaded, args.quiet, seed=args.seed, out=args.out, overrides=args.overrides)
 
 

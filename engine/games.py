@@ -148,7 +148,6 @@ class Game:
     master: ClassVar[type[GameMaster]]
     title: ClassVar[str] = ""
     graph_kinds: ClassVar[tuple[str, ...]] = ()
-    turn_based: ClassVar[bool] = False  # True: the game master's turn driver activates agents
 
     def game_master(
         self, section: Any, *, model: LanguageModel, rng: np.random.Generator, embedder: Any
@@ -159,6 +158,18 @@ class Game:
     def validate(self, section: Any, population: Sequence[Persona]) -> Iterable[Problem]:
         """What would make a run of this section with this population impossible."""
         return ()
+
+    def turn_based(self, section: Any) -> bool:
+        """True when the game master's turn driver activates the agents (not their schedules)."""
+        return False
+
+    def horizon(self, section: Any) -> float | None:
+        """Simulated seconds the game's own turns take (None: it runs until ``duration``).
+
+        ``socium validate`` rejects a ``duration`` shorter than this, and the progress bar
+        measures against it.
+        """
+        return None
 
     def statistics(self, data: RunData) -> dict[str, Any]:
         """The run's statistics (JSON-ready; stored in ``stats.json``)."""

@@ -8,6 +8,7 @@ schema. YAML is read with ``yaml.safe_load`` only, and no text is ever evaluated
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from engine.fields import Duration, Strict
 from engine.games import Game, GameNotInstalled, Problem, game_names, load_game, registered_games
 from engine.personas import PopulationConfig, load_population
+from engine.simtime import format_time
 from engine.types import Persona, ScenarioError
 from engine.yamlsource import (
     apply_override,
@@ -92,6 +94,11 @@ class ScriptedModelConfig(ModelBase):
 
 
 MODEL_BACKENDS = ("local", "openai", "scripted")
+BACKEND_CONFIGS: dict[str, type[BaseModel]] = {
+    "local": LocalModelConfig,
+    "openai": OpenAIModelConfig,
+    "scripted": ScriptedModelConfig,
+}
 ModelConfig = Annotated[
     LocalModelConfig | OpenAIModelConfig | ScriptedModelConfig, Field(discriminator="backend")
 ]
@@ -173,6 +180,7 @@ class LoadedScenario:
     path: Path
     data: dict[str, Any]
     personas: tuple[Persona, ...] = ()
+    notes: tuple[str, ...] = ()  # what the loader adjusted, e.g. keys of another backend
 
     @property
     def game_type(self) -> str:
@@ -229,6 +237,7 @@ def parse_scenario(text: str, path: Path, overrides: Sequence[str] = ()) -> Load
         )
     for override in overrides:
         apply_override(data, override, path)
+    notes = switch_backend(data, overrides)
     context = {"base": str(path.parent)}
     problems: list[str] = []
     scenario = None
@@ -257,12 +266,21 @@ def parse_scenario(text: str, path: Path, overrides: Sequence[str] = ()) -> Load
         raise ScenarioError("\n".join(problems) or f"{path}:1: game: missing")
     personas = load_population(scenario.population, path, lines)
     found = list(game.validate(game_section, personas))
-    if scenario.population.activity.schedule == "turns" and not game.turn_based:
+    if scenario.population.activity.schedule == "turns" and not game.turn_based(game_section):
         found.append(
             Problem(
                 ("population", "activity", "schedule"),
                 f"'turns' needs a turn-based game; {game.name!r} schedules no turns "
                 "(use poisson or every)",
+            )
+        )
+    horizon = game.horizon(game_section)
+    if horizon is not None and horizon > scenario.duration:
+        found.append(
+            Problem(
+                ("duration",),
+                f"{format_time(scenario.duration)} is shorter than the {format_time(horizon)} "
+                f"the {game.name} game's turns take; set duration: {math.ceil(horizon)}s or more",
             )
         )
     if found:
@@ -271,7 +289,30 @@ def parse_scenario(text: str, path: Path, overrides: Sequence[str] = ()) -> Load
                 f"{path}:{line_for(lines, p.loc)}: {dotted(p.loc)}: {p.message}" for p in found
             )
         )
-    return LoadedScenario(scenario, game_section, path, data, tuple(personas))
+    return LoadedScenario(scenario, game_section, path, data, tuple(personas), notes)
+
+
+def switch_backend(data: dict[str, Any], overrides: Sequence[str]) -> tuple[str, ...]:
+    """After ``--set model.backend=X``, drop the model keys only another backend takes.
+
+    A scenario written for an OpenAI-compatible server (``base_url``, ``api_key_env``)
+    then runs on the scripted or local backend as is; the note says what was dropped.
+    """
+    switched = any(o.partition("=")[0].strip() == "model.backend" for o in overrides)
+    model = data.get("model")
+    if not switched or not isinstance(model, dict):
+        return ()
+    config = BACKEND_CONFIGS.get(str(model.get("backend")))
+    if config is None:
+        return ()
+    explicit = {o.partition("=")[0].strip().removeprefix("model.") for o in overrides}
+    dropped = [k for k in model if k not in config.model_fields and k not in explicit]
+    for key in dropped:
+        del model[key]
+    if not dropped:
+        return ()
+    keys = ", ".join(f"model.{k}" for k in dropped)
+    return (f"note: {keys} dropped: the {model['backend']} backend does not use them",)
 
 
 def json_schema() -> dict[str, Any]:

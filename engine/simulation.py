@@ -285,6 +285,9 @@ class Simulation:
         """Run to the scenario's duration (or a stop request); close the store."""
         started = time.perf_counter()
         until = self.scenario.start + self.scenario.duration
+        horizon = self.game.horizon(self.loaded.game)
+        played = until if horizon is None else min(until, self.scenario.start + horizon)
+        end = self.kernel.env.now
         status = "failed"
         error: str | None = None
         stats: dict[str, Any] = {}
@@ -294,10 +297,11 @@ class Simulation:
                 until, self.decide, self.resolve, should_stop=lambda: self.stop_requested
             )
             status = "finished" if finished else "interrupted"
+            end = played if finished else self.kernel.env.now  # a game's last turn, not the cap
             if finished:
-                self._commit_final(until)
+                self._commit_final(end)
             try:
-                stats = self.write_statistics()
+                stats = self.write_statistics(end)
             except Exception as err:  # the run itself is complete and stored; say so
                 stats_error = (
                     f"statistics failed ({type(err).__name__}: {err}); the events are intact"
@@ -306,12 +310,13 @@ class Simulation:
             error = str(err)
             raise
         finally:
-            summary = self.summary(time.perf_counter() - started)
+            end = max(end, self.kernel.env.now) if status == "failed" else end
+            summary = self.summary(time.perf_counter() - started, end)
             if error:
                 summary["error"] = error
             if stats_error:
                 summary["statistics_error"] = stats_error
-            self.store.finish(status, summary)
+            self.store.finish(status, summary, sim_time=end)
             self.store.close()
             await self.model.aclose()
             self._write_run_card()
@@ -333,8 +338,8 @@ class Simulation:
                 f"run card unavailable: {err}\n", encoding="utf-8"
             )
 
-    def write_statistics(self) -> dict[str, Any]:
-        """Compute the game's statistics from the STORED events.
+    def write_statistics(self, end: float) -> dict[str, Any]:
+        """Compute the game's statistics from the STORED events, as at simulated time ``end``.
 
         Writes ``stats.json`` in the run folder and the ``stats`` table, and the game's
         exports (graph files).
@@ -344,7 +349,7 @@ class Simulation:
             self.store.agents(),
             self.loaded.game,
             start=self.scenario.start,
-            end=self.kernel.env.now,
+            end=end,
             seed=self.seed,
             embed=self.embedder.embed,
             embedder=embedder_label(self.scenario.embedder),
@@ -384,13 +389,13 @@ class Simulation:
             sim_time=until,
         )
 
-    def summary(self, wall: float) -> dict[str, Any]:
-        """Counts for the run summary (also stored in the run row)."""
+    def summary(self, wall: float, end: float) -> dict[str, Any]:
+        """Counts for the run summary (also stored in the run row); ``end``: the clock."""
         totals = self.ledger.totals
         actions = max(self.actions, 1)
         return {
             "seed": self.seed,
-            "sim_time": self.kernel.env.now,
+            "sim_time": end,
             "windows": self.kernel.windows_done,
             "actions": self.actions,
             "events": self.kernel.seq,

@@ -6,8 +6,9 @@ A game (bundled or a user's plugin) imports from this module only::
 
 and registers an instance of its :class:`Game` subclass under the ``socium.games``
 entry point. ``docs/writing-a-game.md`` walks through a complete game built this way
-(``gamemaster/public_goods.py``). Names not listed in ``__all__`` are internal and may
-change between releases; a test pins this list.
+(``gamemaster/public_goods.py``). ``paradox`` and ``null`` are the generic network
+statistics (:mod:`engine.network.paradox`, :mod:`engine.network.null`). Names not listed
+in ``__all__`` are internal and may change between releases; a test pins this list.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from engine.fields import Duration, Name, Strict
 from engine.games import Description, Game, Plot, Problem, RunData, Table
 from engine.kernel import Kernel, TurnDriver
 from engine.models import LanguageModel
+from engine.network import null, paradox
 from engine.network.compare import holm
 from engine.network.inequality import gini
 from engine.network.paradox import (
@@ -72,6 +74,8 @@ __all__ = [
     "integer_ticks",
     "invalid",
     "mentioned_options",
+    "null",
+    "paradox",
     "png",
     "quote",
     "render",

@@ -4,6 +4,9 @@ Conventions for a follow graph: an edge ``u -> v`` means u follows v. u's *frien
 are its out-neighbours (accounts it follows), its *followers* its in-neighbours; its
 friend count is its out-degree and its follower count its in-degree.
 
+Every statistic has an array form (on :class:`Arcs`) that the null model and the
+bootstrap reuse, so each formula exists once.
+
 References
 ----------
 .. [1] S. L. Feld, "Why your friends have more friends than you do", American Journal
@@ -15,12 +18,15 @@ References
 .. [4] J. P. Bagrow, C. M. Danforth, L. Mitchell, "Which friends are more popular than
    you? Contact strength and the friendship paradox in social networks", ASONAM 2017.
 .. [5] M. E. J. Newman, "Mixing patterns in networks", Physical Review E 67, 2003.
+.. [6] F. Kooti, N. O. Hodas, K. Lerman, "Network weirdness: exploring the origins of
+   network paradoxes", ICWSM 2014.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import asdict, dataclass
+from itertools import pairwise
 from typing import Any, Literal
 
 import networkx as nx
@@ -30,11 +36,53 @@ Side = Literal["out", "in"]
 Attribute = str | Mapping[Any, float]
 
 
+@dataclass(frozen=True)
+class Arcs:
+    """A directed graph as arrays: node labels and edge index arrays (source, target)."""
+
+    nodes: list[Hashable]
+    sources: np.ndarray
+    targets: np.ndarray
+
+    @classmethod
+    def of(cls, G: nx.DiGraph) -> Arcs:
+        """The arcs of ``G`` (nodes in ``G``'s order)."""
+        nodes = list(G)
+        index = {node: i for i, node in enumerate(nodes)}
+        pairs = np.array([(index[u], index[v]) for u, v in G.edges], dtype=np.int64).reshape(-1, 2)
+        return cls(nodes, pairs[:, 0].copy(), pairs[:, 1].copy())
+
+    @property
+    def n(self) -> int:
+        """Number of nodes."""
+        return len(self.nodes)
+
+    def in_degree(self) -> np.ndarray:
+        """Followers per node."""
+        return np.bincount(self.targets, minlength=self.n).astype(float)
+
+    def out_degree(self) -> np.ndarray:
+        """Accounts followed per node."""
+        return np.bincount(self.sources, minlength=self.n).astype(float)
+
+    def values(self, attribute: Attribute) -> np.ndarray:
+        """Per-node values of ``attribute`` (a degree name or a mapping node -> value)."""
+        if isinstance(attribute, str):
+            if attribute in ("in_degree", "followers"):
+                return self.in_degree()
+            if attribute in ("out_degree", "friends"):
+                return self.out_degree()
+            raise ValueError(f"attribute {attribute!r}: use in_degree, out_degree or a mapping")
+        return np.array([float(attribute.get(node, 0.0)) for node in self.nodes])
+
+
 @dataclass(frozen=True, slots=True)
 class FeldResult:
     """Network-level paradox: the mean degree against a random edge's endpoint degree.
 
-    The latter is ``<k^2>/<k>`` and never less than the mean (Feld's inequality).
+    ``mean_neighbor_degree`` is ``<k^2>/<k>``, never less than the mean (Feld's
+    inequality): for in-degree, the mean follower count of the account at the end of a
+    random follow; for out-degree, the mean following count of the account at its start.
     """
 
     mean_degree: float
@@ -99,33 +147,43 @@ def feld_paradox(G: nx.DiGraph, degree: Side = "in") -> FeldResult:
     return FeldResult(mean, neighbor, neighbor / mean, len(k))
 
 
-def _values(G: nx.DiGraph, attribute: Attribute) -> dict[Hashable, float]:
-    if isinstance(attribute, str):
-        if attribute in ("in_degree", "followers"):
-            return degrees(G, "in")
-        if attribute in ("out_degree", "friends"):
-            return degrees(G, "out")
-        return {n: float(G.nodes[n].get(attribute, 0.0)) for n in G}
-    return {n: float(attribute.get(n, 0.0)) for n in G}
+# -- the array core ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class NodeValues:
+    """Per-node values with their dense ranks, so that per-neighbour medians sort integers.
+
+    Computed once per attribute; a null model's thousand rewired graphs reuse it.
+    """
+
+    values: np.ndarray
+    unique: np.ndarray
+    rank: np.ndarray
+
+    @classmethod
+    def of(cls, values: np.ndarray | NodeValues) -> NodeValues:
+        """Rank ``values`` (or pass an existing ``NodeValues`` through)."""
+        if isinstance(values, NodeValues):
+            return values
+        values = np.asarray(values, dtype=float)
+        unique, rank = np.unique(values, return_inverse=True)
+        return cls(values, unique, rank.astype(np.int64))
 
 
-def _edge_arrays(G: nx.DiGraph) -> tuple[list[Hashable], np.ndarray, np.ndarray]:
-    """Nodes and the edges as index arrays (source, target)."""
-    nodes = list(G)
-    index = {node: i for i, node in enumerate(nodes)}
-    edges = np.array([(index[u], index[v]) for u, v in G.edges], dtype=np.int64).reshape(-1, 2)
-    return nodes, edges[:, 0], edges[:, 1]
-
-
-def _neighbor_summaries(
-    rows: np.ndarray, values: np.ndarray, n: int
+def neighbor_summaries(
+    rows: np.ndarray, cols: np.ndarray, own: np.ndarray | NodeValues, n: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per row (node): neighbour count, mean and median of ``values`` (vectorized)."""
+    """Per row node: neighbour count, mean and median of the neighbours' values.
+
+    ``rows[e]`` is the node whose neighbour ``cols[e]`` is; the median of each group is
+    read from one sort of integer keys ``row * R + rank(value)`` (vectorized).
+    """
+    node = NodeValues.of(own)
     counts = np.bincount(rows, minlength=n)
-    sums = np.bincount(rows, weights=values, minlength=n)
+    sums = np.bincount(rows, weights=node.values[cols], minlength=n)
     means = np.divide(sums, counts, out=np.zeros(n), where=counts > 0)
-    order = np.lexsort((values, rows))  # sorted by row, then value
-    sorted_values = values[order]
+    size = len(node.unique) + 1
+    keys = np.sort(rows * size + node.rank[cols])
+    sorted_values = node.unique[keys % size]
     offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
     medians = np.zeros(n)
     has = counts > 0
@@ -135,42 +193,52 @@ def _neighbor_summaries(
     return counts, means, medians
 
 
-def paradox_indicators(
-    G: nx.DiGraph,
-    attribute: Attribute = "in_degree",
+def indicators(
+    arcs: Arcs,
+    own: np.ndarray | NodeValues,
     neighbors: Side = "out",
-    *,
-    edge_filter: Callable[[Hashable, Hashable], bool] | None = None,
+    keep: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per node: (has neighbours, below their mean, below their median) as boolean arrays."""
+    node = NodeValues.of(own)
+    sources, targets = arcs.sources, arcs.targets
+    if keep is not None:
+        sources, targets = sources[keep], targets[keep]
+    rows, cols = (sources, targets) if neighbors == "out" else (targets, sources)
+    counts, means, medians = neighbor_summaries(rows, cols, node, arcs.n)
+    has = counts > 0
+    return has, has & (node.values < means), has & (node.values < medians)
+
+
+def fractions(
+    arcs: Arcs,
+    own: np.ndarray | NodeValues,
+    neighbors: Side = "out",
+    keep: np.ndarray | None = None,
+) -> ParadoxResult:
+    """Mean and median paradox fractions from arrays (see :func:`individual_paradox`)."""
+    has, below_mean, below_median = indicators(arcs, own, neighbors, keep)
+    count = int(has.sum())
+    if count == 0:
+        return ParadoxResult(None, None, 0)
+    return ParadoxResult(float(below_mean.sum() / count), float(below_median.sum() / count), count)
+
+
+# -- node-level paradoxes ---------------------------------------------------------------
+def paradox_indicators(
+    G: nx.DiGraph, attribute: Attribute = "in_degree", neighbors: Side = "out"
 ) -> dict[Hashable, tuple[bool, bool]]:
     """Per node with neighbours: (below neighbours' mean, below neighbours' median).
 
-    Nodes without neighbours (after ``edge_filter``) are left out: they never count.
+    Nodes without neighbours are left out: they never count.
     """
-    nodes, sources, targets = _edge_arrays(G)
-    if edge_filter is not None and len(sources):
-        keep = np.fromiter(
-            (
-                edge_filter(nodes[u], nodes[v])
-                for u, v in zip(sources.tolist(), targets.tolist(), strict=True)
-            ),
-            dtype=bool,
-            count=len(sources),
-        )
-        sources, targets = sources[keep], targets[keep]
-    values = _values(G, attribute)
-    own = np.array([values[node] for node in nodes], dtype=float)
-    rows, cols = (sources, targets) if neighbors == "out" else (targets, sources)
-    counts, means, medians = _neighbor_summaries(rows, own[cols], len(nodes))
-    below_mean, below_median = own < means, own < medians
-    return {nodes[i]: (bool(below_mean[i]), bool(below_median[i])) for i in np.nonzero(counts)[0]}
+    arcs = Arcs.of(G)
+    has, below_mean, below_median = indicators(arcs, arcs.values(attribute), neighbors)
+    return {arcs.nodes[i]: (bool(below_mean[i]), bool(below_median[i])) for i in np.nonzero(has)[0]}
 
 
 def individual_paradox(
-    G: nx.DiGraph,
-    attribute: Attribute = "in_degree",
-    neighbors: Side = "out",
-    *,
-    edge_filter: Callable[[Hashable, Hashable], bool] | None = None,
+    G: nx.DiGraph, attribute: Attribute = "in_degree", neighbors: Side = "out"
 ) -> ParadoxResult:
     """Individual-level (generalized) friendship paradox [2]_ [3]_.
 
@@ -179,12 +247,10 @@ def individual_paradox(
     G : networkx.DiGraph
         ``u -> v``: u follows v.
     attribute : str or mapping
-        ``"in_degree"``/``"followers"``, ``"out_degree"``/``"friends"``, a node
-        attribute name (activity, influence, ...) or a mapping node -> value.
+        ``"in_degree"``/``"followers"``, ``"out_degree"``/``"friends"``, or a mapping
+        node -> value (activity, influence, ...).
     neighbors : "out" or "in"
         Compare with friends (accounts followed) or with followers.
-    edge_filter : callable, optional
-        Keep only edges ``(u, v)`` for which it returns True (tie strength [4]_).
 
     Returns
     -------
@@ -197,12 +263,8 @@ def individual_paradox(
     >>> individual_paradox(star, "in_degree", "out").fraction_mean
     1.0
     """
-    marks = paradox_indicators(G, attribute, neighbors, edge_filter=edge_filter)
-    if not marks:
-        return ParadoxResult(None, None, 0)
-    below_mean = np.array([m[0] for m in marks.values()])
-    below_median = np.array([m[1] for m in marks.values()])
-    return ParadoxResult(float(below_mean.mean()), float(below_median.mean()), len(marks))
+    arcs = Arcs.of(G)
+    return fractions(arcs, arcs.values(attribute), neighbors)
 
 
 def four_variants(G: nx.DiGraph) -> dict[str, dict[str, Any]]:
@@ -211,15 +273,46 @@ def four_variants(G: nx.DiGraph) -> dict[str, dict[str, Any]]:
     Keys: ``friends_by_friend_count``, ``friends_by_follower_count``,
     ``followers_by_friend_count``, ``followers_by_follower_count``.
     """
+    arcs = Arcs.of(G)
     out = {}
     for side, side_name in (("out", "friends"), ("in", "followers")):
-        for attribute, attribute_name in (
-            ("out_degree", "friend_count"),
-            ("in_degree", "follower_count"),
+        for values, attribute_name in (
+            (arcs.out_degree(), "friend_count"),
+            (arcs.in_degree(), "follower_count"),
         ):
-            result = individual_paradox(G, attribute, side)  # type: ignore[arg-type]
+            result = fractions(arcs, values, side)  # type: ignore[arg-type]
             out[f"{side_name}_by_{attribute_name}"] = result.as_dict()
     return out
+
+
+def contact_strata(arcs: Arcs, weights: np.ndarray) -> np.ndarray:
+    """Per edge: 1 strong, -1 weak, 0 at the middle, by rank among the ego's contacts [4]_.
+
+    Each ego's followees are ranked by contact volume (``weights``, e.g. interactions
+    u -> v), highest first; tied volumes share their average rank. With ``m`` followees,
+    rank percentile ``(rank - 0.5) / m`` below 0.5 is strong and above 0.5 weak; a
+    followee exactly at the middle (every tied one when all volumes are equal, the only
+    one when m = 1) is in neither stratum. Ranks are per ego, so an ego whose contacts
+    all have 1 or 2 interactions still splits them, where a global median would not.
+    """
+    m = len(weights)
+    if m == 0:
+        return np.zeros(0, dtype=np.int8)
+    order = np.lexsort((-weights, arcs.sources))  # by ego, heaviest first
+    ego, w = arcs.sources[order], weights[order]
+    start = np.r_[True, (ego[1:] != ego[:-1]) | (w[1:] != w[:-1])]  # new (ego, weight) run
+    run_id = np.cumsum(start) - 1
+    first = np.nonzero(start)[0]
+    run_length = np.diff(np.r_[first, m])
+    ego_start = np.r_[True, ego[1:] != ego[:-1]]
+    ego_first = np.maximum.accumulate(np.where(ego_start, np.arange(m), 0))
+    position = first[run_id] - ego_first  # 0-based position of the run within the ego
+    mid_rank = position + (run_length[run_id] + 1) / 2  # 1-based average rank of ties
+    count = np.bincount(arcs.sources, minlength=arcs.n)[ego]
+    percentile = (mid_rank - 0.5) / count
+    strata = np.zeros(m, dtype=np.int8)
+    strata[order] = np.where(np.isclose(percentile, 0.5), 0, np.where(percentile < 0.5, 1, -1))
+    return strata
 
 
 def tie_strength_paradox(
@@ -227,35 +320,122 @@ def tie_strength_paradox(
     weights: Mapping[tuple[Hashable, Hashable], float],
     attribute: Attribute = "in_degree",
 ) -> dict[str, dict[str, Any]]:
-    """The paradox among frequent versus infrequent contacts (Bagrow et al. [4]_).
+    """The paradox among strong versus weak contacts, split per ego by rank [4]_.
 
-    ``weights`` counts interactions per follow edge; edges at or above the median
-    weight (of edges with any weight) are *frequent*, the others *infrequent*.
+    Bagrow, Danforth & Mitchell rank each user's contacts by contact volume; here the
+    follow edges of each ego are split into its top and bottom half by interaction count
+    (:func:`contact_strata`) and the individual-level paradox is computed over each half.
     """
-    values = [w for w in (weights.get(e, 0.0) for e in G.edges) if w > 0]
-    threshold = float(np.median(values)) if values else float("inf")
-
-    def frequent(u: Hashable, v: Hashable) -> bool:
-        return weights.get((u, v), 0.0) >= threshold and weights.get((u, v), 0.0) > 0
-
-    def infrequent(u: Hashable, v: Hashable) -> bool:
-        return not frequent(u, v)
-
+    arcs = Arcs.of(G)
+    w = np.array([float(weights.get((u, v), 0.0)) for u, v in G.edges], dtype=float)
+    strata = contact_strata(arcs, w)
+    own = arcs.values(attribute)
     return {
-        "threshold": {"weight": threshold if values else None},
-        "frequent": individual_paradox(G, attribute, "out", edge_filter=frequent).as_dict(),
-        "infrequent": individual_paradox(G, attribute, "out", edge_filter=infrequent).as_dict(),
+        "method": {"split": "per-ego rank of contact volume, top half vs bottom half"},
+        "strong": fractions(arcs, own, "out", strata == 1).as_dict(),
+        "weak": fractions(arcs, own, "out", strata == -1).as_dict(),
     }
 
 
-def hierarchy(G: nx.DiGraph, attribute: Attribute) -> float | None:
-    """Share of follow edges ``u -> v`` that point to an account with a higher value."""
-    nodes, sources, targets = _edge_arrays(G)
-    if not len(sources):
-        return None
-    values = _values(G, attribute)
-    own = np.array([values[node] for node in nodes], dtype=float)
-    return float(np.mean(own[targets] > own[sources]))
+# -- network-level generalized paradox --------------------------------------------------
+def generalized_paradox(
+    G: nx.DiGraph, attribute: Attribute, degree: Side = "in"
+) -> dict[str, float | None]:
+    """Network-level generalized friendship paradox of Eom & Jo [3]_.
+
+    The attribute of the account at a random edge's end, ``<x>_nn = <k x> / <k>``
+    (k: in-degree, the number of follows that reach the account), against the mean
+    ``<x>``: ``<x>_nn > <x>`` exactly when k and x are positively correlated, since
+    ``<x>_nn - <x> = rho_kx * sigma_k * sigma_x / <k>``. Returns both means, their
+    ratio and ``rho_kx`` (Pearson).
+
+    Examples
+    --------
+    >>> G = nx.DiGraph([(1, 0), (2, 0), (0, 1)])
+    >>> generalized_paradox(G, {0: 3.0, 1: 1.0, 2: 2.0})["mean_neighbor_x"]
+    2.3333333333333335
+    """
+    arcs = Arcs.of(G)
+    k = arcs.in_degree() if degree == "in" else arcs.out_degree()
+    x = arcs.values(attribute)
+    if arcs.n == 0 or k.sum() == 0:
+        return {"mean_x": None, "mean_neighbor_x": None, "ratio": None, "rho_kx": None}
+    mean_x = float(x.mean())
+    neighbor = float((k * x).sum() / k.sum())
+    rho = float(np.corrcoef(k, x)[0, 1]) if k.std() > 0 and x.std() > 0 else None
+    return {
+        "mean_x": mean_x,
+        "mean_neighbor_x": neighbor,
+        "ratio": neighbor / mean_x if mean_x else None,
+        "rho_kx": rho,
+    }
+
+
+def paradox_map(G: nx.DiGraph, attribute: Attribute, *, bins: int = 5) -> list[dict[str, Any]]:
+    """h(k, x): the share of nodes with the paradox for ``attribute``, by k and x [3]_.
+
+    Eom & Jo's h(k, x) over nodes with at least one friend: k is the out-degree (friends
+    compared with), x the node's own attribute value. Exact values are used when each has
+    at most ``bins`` distinct values, else quantile bins; each row gives the bin bounds,
+    the number of nodes and ``h`` (the share below their friends' mean).
+    """
+    arcs = Arcs.of(G)
+    own = arcs.values(attribute)
+    has, below_mean, _ = indicators(arcs, own, "out")
+    k, x, flags = arcs.out_degree()[has], own[has], below_mean[has]
+    if not len(k):
+        return []
+
+    def binned(values: np.ndarray) -> tuple[np.ndarray, list[tuple[float, float]]]:
+        distinct = np.unique(values)
+        if len(distinct) <= bins:
+            return np.searchsorted(distinct, values), [(float(v), float(v)) for v in distinct]
+        edges = np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)))
+        index = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
+        return index, [(float(a), float(b)) for a, b in pairwise(edges)]
+
+    k_bin, k_bounds = binned(k)
+    x_bin, x_bounds = binned(x)
+    rows = []
+    for i, (k_low, k_high) in enumerate(k_bounds):
+        for j, (x_low, x_high) in enumerate(x_bounds):
+            cell = (k_bin == i) & (x_bin == j)
+            if cell.any():
+                rows.append(
+                    {
+                        "k": [k_low, k_high],
+                        "x": [x_low, x_high],
+                        "nodes": int(cell.sum()),
+                        "h": float(flags[cell].mean()),
+                    }
+                )
+    return rows
+
+
+# -- edge-level structure ---------------------------------------------------------------
+def hierarchy_shares(arcs: Arcs, values: np.ndarray) -> dict[str, float | int | None]:
+    """Shares of edges pointing to a higher, equal or lower value (array form)."""
+    m = len(arcs.sources)
+    if m == 0:
+        return {"higher": None, "tied": None, "lower": None, "edges": 0}
+    source, target = values[arcs.sources], values[arcs.targets]
+    return {
+        "higher": float(np.mean(target > source)),
+        "tied": float(np.mean(target == source)),
+        "lower": float(np.mean(target < source)),
+        "edges": m,
+    }
+
+
+def hierarchy(G: nx.DiGraph, attribute: Attribute) -> dict[str, float | int | None]:
+    """Shares of follow edges ``u -> v`` towards a higher, equal or lower value.
+
+    The hierarchy of Orlando et al. (WebSci 2025) and of Hodas et al. [2]_: do users
+    follow accounts more active, influential or followed than themselves? Ties (e.g. two
+    accounts without activity) are reported apart, not counted as "not higher".
+    """
+    arcs = Arcs.of(G)
+    return hierarchy_shares(arcs, arcs.values(attribute))
 
 
 def assortativity(G: nx.DiGraph) -> dict[str, float | None]:
@@ -264,15 +444,12 @@ def assortativity(G: nx.DiGraph) -> dict[str, float | None]:
     The Pearson correlation, over edges ``u -> v``, of u's x-degree with v's y-degree
     (as ``networkx.degree_assortativity_coefficient(G, x, y)``).
     """
-    nodes, sources, targets = _edge_arrays(G)
-    k = {
-        "in": np.array([d for _, d in G.in_degree(nodes)], float),
-        "out": np.array([d for _, d in G.out_degree(nodes)], float),
-    }
+    arcs = Arcs.of(G)
+    k = {"in": arcs.in_degree(), "out": arcs.out_degree()}
     out: dict[str, float | None] = {}
     for x in ("in", "out"):
         for y in ("in", "out"):
-            a, b = k[x][sources], k[y][targets]
+            a, b = k[x][arcs.sources], k[y][arcs.targets]
             ok = len(a) > 1 and a.std() > 0 and b.std() > 0
             out[f"{x}_{y}"] = float(np.corrcoef(a, b)[0, 1]) if ok else None
     return out
@@ -280,79 +457,11 @@ def assortativity(G: nx.DiGraph) -> dict[str, float | None]:
 
 def knn(G: nx.DiGraph) -> dict[int, float]:
     """k_nn(k): mean in-degree of the accounts followed by nodes of out-degree k."""
-    nodes, sources, targets = _edge_arrays(G)
-    if not len(sources):
+    arcs = Arcs.of(G)
+    if not len(arcs.sources):
         return {}
-    k_in = np.array([d for _, d in G.in_degree(nodes)], float)
-    counts, means, _ = _neighbor_summaries(sources, k_in[targets], len(nodes))
+    counts, means, _ = neighbor_summaries(arcs.sources, arcs.targets, arcs.in_degree(), arcs.n)
     has = counts > 0
     by_k_sum = np.bincount(counts[has], weights=means[has])
     by_k_n = np.bincount(counts[has])
     return {int(k): float(by_k_sum[k] / by_k_n[k]) for k in np.nonzero(by_k_n)[0]}
-
-
-def rewire(G: nx.DiGraph, *, swaps_per_edge: float = 10.0, seed: int | None = None) -> nx.DiGraph:
-    """A degree-preserving randomisation: directed edge swaps (a->b, c->d) -> (a->d, c->b).
-
-    Every node keeps its in- and out-degree; swaps that would create a self-loop or a
-    duplicate edge are skipped. Node attributes are kept.
-    """
-    rng = np.random.default_rng(seed)
-    H = nx.DiGraph()
-    H.add_nodes_from(G.nodes(data=True))
-    edges = list(G.edges)
-    if len(edges) < 2:
-        H.add_edges_from(edges)
-        return H
-    present = set(edges)
-    for i, j in rng.integers(0, len(edges), size=(int(swaps_per_edge * len(edges)), 2)).tolist():
-        (a, b), (c, d) = edges[i], edges[j]
-        if a == d or c == b or (a, d) in present or (c, b) in present or i == j:
-            continue
-        present.difference_update({(a, b), (c, d)})
-        present.update({(a, d), (c, b)})
-        edges[i], edges[j] = (a, d), (c, b)
-    H.add_edges_from(edges)
-    return H
-
-
-def null_model(
-    G: nx.DiGraph,
-    statistics: Callable[[nx.DiGraph], Mapping[str, float | None]],
-    *,
-    samples: int = 20,
-    seed: int = 0,
-) -> dict[str, dict[str, float | None]]:
-    """Observed value, null mean and SD, and z-score of each statistic under rewiring."""
-    observed = statistics(G)
-    draws: dict[str, list[float]] = {k: [] for k in observed}
-    for s in range(samples):
-        null = statistics(rewire(G, seed=seed + s))
-        for key, value in null.items():
-            if value is not None:
-                draws[key].append(float(value))
-    out: dict[str, dict[str, float | None]] = {}
-    for key, value in observed.items():
-        values = np.array(draws[key])
-        mean = float(values.mean()) if len(values) else None
-        sd = float(values.std(ddof=1)) if len(values) > 1 else None
-        z = (value - mean) / sd if value is not None and mean is not None and sd else None
-        out[key] = {"observed": value, "null_mean": mean, "null_sd": sd, "z": z}
-    return out
-
-
-def bootstrap_fraction(
-    indicators: Mapping[Hashable, tuple[bool, bool]],
-    *,
-    index: int = 0,
-    samples: int = 1000,
-    seed: int = 0,
-) -> tuple[float, float] | None:
-    """95% bootstrap interval of a paradox fraction, resampling nodes."""
-    marks = np.array([m[index] for m in indicators.values()], dtype=float)
-    if len(marks) == 0:
-        return None
-    rng = np.random.default_rng(seed)
-    means = marks[rng.integers(0, len(marks), (samples, len(marks)))].mean(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
-    return float(low), float(high)

@@ -36,7 +36,6 @@ class DonorGame(Game):
     master = DonorGameMaster
     title = "Iterated Donor Game with reputation traces and generations (Vallinder & Hughes 2024)"
     graph_kinds = ("donation",)
-    turn_based = True
 
     def validate(self, section: DonorSection, population: Sequence[Persona]) -> Iterable[Problem]:
         """The first generation comes from the population: it must be large enough."""
@@ -47,6 +46,15 @@ class DonorGame(Game):
                 f"agents_per_generation = {section.agents_per_generation} from the population "
                 f"(set population.count: {section.agents_per_generation} to cycle them)",
             )
+
+    def turn_based(self, section: DonorSection) -> bool:
+        """Rounds are turns: the game master activates the donors."""
+        return True
+
+    def horizon(self, section: DonorSection) -> float:
+        """Per generation: a strategy step, then two games of rounds."""
+        steps = 1 + section.games * section.rounds_played
+        return section.generations * steps * section.round_length
 
     def statistics(self, data: RunData) -> dict[str, Any]:
         """Per-generation cooperation statistics (see :mod:`.statistics`)."""

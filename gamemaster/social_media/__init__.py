@@ -31,6 +31,14 @@ class SocialMediaGame(Game):
     title = "A microblogging platform with feeds and follow recommendations (Orlando et al. 2025)"
     graph_kinds = ("follow", "interaction")
 
+    def turn_based(self, section: SocialSection) -> bool:
+        """With ``iterations`` set, the game's loop activates everyone once per iteration."""
+        return section.iterations is not None
+
+    def horizon(self, section: SocialSection) -> float | None:
+        """``iterations`` x ``iteration_length`` (None: agents follow their schedules)."""
+        return None if section.iterations is None else section.iterations * section.iteration_length
+
     def statistics(self, data: RunData) -> dict[str, Any]:
         """The friendship-paradox suite per snapshot and at the end."""
         return run_statistics(data)

@@ -2,22 +2,26 @@
 
 Set up as in Orlando, La Gatta, Russo & Moscato (WebSci 2025): the follow graph starts
 empty; at each activation an agent takes one action and, in the same reply, may follow
-up to ``follows_per_activation`` of the accounts suggested to it (the paper ranks
-candidates by the mean cosine similarity of their posts to the agent's own; common
-neighbours, preferential attachment and random recommenders are offered too). Feeds
-are chronological (followees), popularity (time-decayed likes and reposts), similarity
-(embedding of the agent's persona and own posts against posts) or a mixture with an
-exploration share of random recent posts, so that an empty graph can grow. Post texts
-are embedded in one batch per window, when the first agent of the window looks.
+up to ``follows_per_activation`` of the accounts suggested to it. With ``iterations``
+set, the game drives the paper's loop: every agent acts once per iteration, one after
+another in a shuffled order. The paper's recommender offers only accounts that have
+posted, ranked by the mean cosine similarity of their posts to the agent's own (its
+persona before it posts); persona-plus-posts similarity, common neighbours, preferential
+attachment and random recommenders are offered too. Feeds are chronological
+(followees), popularity (time-decayed likes and reposts), similarity (the agent's
+persona and own posts against posts) or a mixture with an exploration share of random
+recent posts, so that an empty graph can grow. Post texts are embedded in one batch per
+window, when the first agent of the window looks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import simpy
 
 from gamemaster.api import (
     Action,
@@ -26,8 +30,10 @@ from gamemaster.api import (
     ArgSpec,
     Event,
     GameMaster,
+    Kernel,
     Observation,
     Persona,
+    TurnDriver,
     check_args,
     invalid,
     quote,
@@ -65,6 +71,9 @@ class SocialMediaGameMaster(GameMaster):
         self.following: dict[str, set[str]] = {u: set() for u in self.users}
         self.followers: dict[str, set[str]] = {u: set() for u in self.users}
         self.user_sum: np.ndarray | None = None  # per user: persona vector + own post vectors
+        self.persona_vectors: np.ndarray | None = None
+        self.post_sum: np.ndarray | None = None  # per user: sum of its own posts' vectors
+        self.post_count = np.zeros(len(self.users))
         self._users_normed: np.ndarray | None = None
         self._post_vectors = np.zeros((0, 0), np.float32)
         self._embedded = 0
@@ -91,7 +100,9 @@ class SocialMediaGameMaster(GameMaster):
         if self.embedder is not None:
             if self.user_sum is None:
                 texts = [self.agents[u].render() for u in self.users]
-                self.user_sum = np.array(self.embedder.embed(texts), dtype=np.float32)
+                self.persona_vectors = np.array(self.embedder.embed(texts), dtype=np.float32)
+                self.user_sum = self.persona_vectors.copy()
+                self.post_sum = np.zeros_like(self.persona_vectors)
             pending = self.posts[self._embedded :]
             if pending:
                 vectors = np.asarray(
@@ -99,8 +110,12 @@ class SocialMediaGameMaster(GameMaster):
                 )
                 self._grow_vectors(vectors)
                 for post, vector in zip(pending, vectors, strict=True):
-                    if post.kind != "repost":
-                        self.user_sum[self.index[post.author]] += vector
+                    if post.kind != "repost":  # a repost is not the reposter's own text
+                        author = self.index[post.author]
+                        self.user_sum[author] += vector
+                        assert self.post_sum is not None
+                        self.post_sum[author] += vector
+                        self.post_count[author] += 1
                 self._embedded = len(self.posts)
             norms = np.linalg.norm(self.user_sum, axis=1, keepdims=True)
             self._users_normed = self.user_sum / np.where(norms == 0, 1, norms)
@@ -139,6 +154,8 @@ class SocialMediaGameMaster(GameMaster):
             return ()
         n = min(section.suggestions, available)
         kind = section.recommender
+        if kind == "paper":
+            return self._paper_suggestions(agent, excluded, n)
         if kind == "similarity" and self._users_normed is not None:
             scores = self._users_normed @ self._users_normed[self.index[agent]]
             scores[excluded] = -np.inf
@@ -161,6 +178,47 @@ class SocialMediaGameMaster(GameMaster):
         weights[excluded] = 0.0
         chosen = self.rng.choice(len(self.users), size=n, replace=False, p=weights / weights.sum())
         return tuple(self.users[i] for i in chosen)
+
+    def _paper_suggestions(self, agent: str, excluded: np.ndarray, n: int) -> tuple[str, ...]:
+        """Orlando et al.: accounts that have posted, by the mean similarity of their posts.
+
+        The score of a candidate is the mean cosine similarity of its posts (and replies)
+        to the agent's reference: the mean of the agent's own post vectors, or its persona
+        vector before it has posted. Ties go to the earlier account in the population.
+        """
+        if self.post_sum is None or self.persona_vectors is None:
+            return ()
+        candidate = self.post_count > 0
+        candidate[excluded] = False
+        if not candidate.any():
+            return ()
+        me = self.index[agent]
+        reference = (
+            self.post_sum[me] / self.post_count[me]
+            if self.post_count[me]
+            else self.persona_vectors[me]
+        )
+        norm = float(np.linalg.norm(reference)) or 1.0
+        means = self.post_sum / np.maximum(self.post_count, 1)[:, None]
+        scores = np.where(candidate, means @ (reference / norm), -np.inf)
+        order = np.lexsort((np.arange(len(scores)), -scores))[: min(n, int(candidate.sum()))]
+        return tuple(self.users[i] for i in order)
+
+    def turns(self) -> TurnDriver | None:
+        """The paper's loop when ``iterations`` is set: everyone acts once per iteration."""
+        section: SocialSection = self.section
+        if section.iterations is None:
+            return None
+        iterations = section.iterations
+
+        def driver(kernel: Kernel[Any]) -> Generator[simpy.Event, Any, None]:
+            step = section.iteration_length / len(self.users)
+            for iteration in range(1, iterations + 1):
+                for i in self.rng.permutation(len(self.users)).tolist():
+                    kernel.activate(self.users[i], {"iteration": iteration})
+                    yield kernel.env.timeout(step)
+
+        return driver
 
     def feed(self, agent: str, t: float) -> tuple[int, ...]:
         """Post ids for ``agent``'s feed (see the module docstring)."""

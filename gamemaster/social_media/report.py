@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
 import numpy as np
 
-from engine.network import paradox
 from gamemaster.api import Plot, RunData, figure, png
 from gamemaster.social_media.graphs import follow_graph, graphs_at
 
@@ -22,14 +20,16 @@ PARADOX_SERIES = (
 )
 
 
-def _paradox_fraction(G: Any, attribute: Any) -> dict[str, float | None]:
-    return {"f": paradox.individual_paradox(G, attribute, "out").fraction_mean}
-
-
 def _fraction(snapshot: Mapping[str, Any], key: str) -> float:
     result = snapshot["individual"].get(key) or snapshot.get(key) or {}
     value = result.get("fraction_mean")
     return np.nan if value is None else float(value)
+
+
+def _band(snapshot: Mapping[str, Any], key: str) -> tuple[float, float]:
+    entry = snapshot.get("null_model", {}).get(f"{key}.mean", {})
+    band = entry.get("band")
+    return (np.nan, np.nan) if not band else (float(band[0]), float(band[1]))
 
 
 def plots(data: RunData, stats: Mapping[str, Any]) -> list[Plot]:
@@ -51,38 +51,28 @@ def plots(data: RunData, stats: Mapping[str, Any]) -> list[Plot]:
     out.append(Plot("Degree distributions", png(fig)))
 
     snapshots = stats.get("snapshots", [])
-    events = data.events
-    start = events[0].t if events else 0.0
     if snapshots:
         fig, ax = figure(7.5, 4.0)
-        times = [(s["t"] - start) / 3600 for s in snapshots]
+        times = [(s["t"] - data.start) / 3600 for s in snapshots]
         for key, label in PARADOX_SERIES:
             values = [_fraction(s, key) for s in snapshots]
             line = ax.plot(times, values, marker="o", label=label)[0]
-            low, high = [], []
-            for snapshot in snapshots:  # null band: degree-preserving rewiring of that snapshot
-                at = graphs_at(events, snapshot["t"], data.agents)
-                activity = at.activity(max(snapshot["t"] - start, 1.0))
-                influence = at.influence_of()
-                attribute: Any = {"activity": activity, "influence": influence}.get(
-                    key, "in_degree" if key == "friends_by_follower_count" else "out_degree"
-                )
-                null = paradox.null_model(
-                    at.follow, partial(_paradox_fraction, attribute=attribute), samples=5
-                )["f"]
-                mean, sd = null["null_mean"], null["null_sd"] or 0.0
-                low.append(np.nan if mean is None else mean - 2 * sd)
-                high.append(np.nan if mean is None else mean + 2 * sd)
-            ax.fill_between(times, low, high, color=line.get_color(), alpha=0.15)
+            bands = [_band(s, key) for s in snapshots]  # the stored null samples of each snapshot
+            ax.fill_between(
+                times,
+                [b[0] for b in bands],
+                [b[1] for b in bands],
+                color=line.get_color(),
+                alpha=0.15,
+            )
         ax.set_ylim(0, 1)
         ax.set_xlabel("simulated hours")
-        ax.set_ylabel("share of nodes with the paradox")
+        ax.set_ylabel("share of nodes below their friends' mean")
         ax.legend(fontsize=7)
-        ax.set_title("friendship paradox over time (bands: null model, mean +/- 2 SD)")
+        ax.set_title("friendship paradox over time (bands: 95% of degree-preserving rewirings)")
         out.append(Plot("Paradox over time", png(fig)))
 
-    elapsed = max(events[-1].t - events[0].t, 1.0) if events else 1.0
-    activity = graphs.activity(elapsed)
+    activity = graphs.activity(data.elapsed)
     fig, ax = figure()
     ax.scatter([activity[n] for n in G], [G.in_degree(n) for n in G], s=12, alpha=0.7)
     ax.set_xlabel("activity (content per simulated day)")
