@@ -17,6 +17,8 @@ demo: install
 	.venv/bin/socium run $(SCENARIO)
 
 test: install-dev
+	.venv/bin/ruff check .
+	.venv/bin/mypy
 	.venv/bin/python -m pytest -q
 
 lint:

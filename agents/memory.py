@@ -370,9 +370,3 @@ class MemoryBank:
             return
         for (agent, _, t, k, future), vector in zip(queries, vectors, strict=True):
             future.set_result(self.streams[agent].retrieve_vector(vector, t, k))
-
-    def restore(self, rows: Sequence[MemoryRow]) -> None:
-        """Refill streams from stored rows (re-embedding them in one batch)."""
-        for row in rows:
-            self._pending.append((row.agent, row.t, row.kind, row.importance, row.text))
-        self.flush()

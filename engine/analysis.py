@@ -2,16 +2,15 @@
 
 Everything here is derived from the stored events, never from a simulation's memory:
 
->>> run = load_run("runs/social_quick-20261128T004000Z")      # doctest: +SKIP
+>>> run = load_run("runs/<scenario>-<UTC timestamp>")         # doctest: +SKIP
 >>> run.events.groupby("kind").size()                         # doctest: +SKIP
->>> G = run.graph("follow", at=12 * 3600)                     # doctest: +SKIP
->>> run.stats()["final"]["individual"]                        # doctest: +SKIP
+>>> G = run.graph(run.plugin.graph_kinds[0], at=12 * 3600)    # doctest: +SKIP
+>>> run.stats()                                               # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -20,51 +19,28 @@ from typing import Any
 import networkx as nx
 
 from engine.games import Game, RunData, load_game
-from engine.store import SCHEMA_VERSION, STORE_FILE, RunStore
+from engine.store import STORE_FILE, RunStore
 from engine.types import Event, SociumError
-
-TABLES = ("agents", "memories", "windows", "snapshots", "stats", "events", "model_calls", "run")
 
 
 def load_run(path: str | Path) -> Run:
-    """Open a run folder (or its ``run.sqlite``) for analysis.
+    """Open a run folder (or its ``run.sqlite``) for analysis, read-only.
 
     Raises
     ------
     SociumError
-        When the folder holds no store, or a store of another schema version (the
-        message names both versions).
+        When the folder holds no store, a damaged one, or one of another schema version
+        (the message names both versions).
     """
     folder = Path(path)
     if folder.name == STORE_FILE:
         folder = folder.parent
-    if not (folder / STORE_FILE).exists():
-        raise SociumError(f"{folder}: no {STORE_FILE} here; is this a run folder?")
-    version = store_version(folder / STORE_FILE)
-    if version != SCHEMA_VERSION:
-        raise SociumError(
-            f"{folder}: run store schema version {version}; this socium reads version "
-            f"{SCHEMA_VERSION}. Open it with the socium release that wrote it "
-            f"(see the run's versions), or re-run the scenario."
-        )
     return Run(folder)
 
 
 def jsonable(stats: Any) -> Any:
     """Statistics as stored: JSON types only (string keys, lists)."""
     return json.loads(json.dumps(stats, default=str))
-
-
-def store_version(path: Path) -> int | None:
-    """The schema version recorded in a store, without opening it for writing."""
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    except sqlite3.DatabaseError:
-        return None
-    finally:
-        db.close()
-    return int(row[0]) if row else None
 
 
 class Run:
@@ -87,7 +63,7 @@ class Run:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.store = RunStore(folder)
+        self.store = RunStore(folder, read_only=True)
         self.info = self.store.run_info()
 
     @property
@@ -125,7 +101,8 @@ class Run:
         """The events as a pandas DataFrame (payload and perceivers decoded)."""
         import pandas as pd
 
-        frame = pd.read_sql("SELECT * FROM events ORDER BY seq", self.store.db)
+        columns, rows = self.store.table("events")
+        frame = pd.DataFrame.from_records(rows, columns=columns)
         frame["payload"] = frame["payload"].map(json.loads)
         frame["perceivers"] = frame["perceivers"].map(json.loads)
         return frame
@@ -135,14 +112,12 @@ class Run:
         """The model calls as a pandas DataFrame."""
         import pandas as pd
 
-        return pd.read_sql("SELECT * FROM model_calls ORDER BY id", self.store.db)
+        columns, rows = self.store.table("model_calls")
+        return pd.DataFrame.from_records(rows, columns=columns)
 
     def models_served(self) -> list[str]:
         """The model ids the backend reported, sorted (no table load)."""
-        rows = self.store.db.execute(
-            "SELECT DISTINCT model FROM model_calls WHERE model IS NOT NULL ORDER BY model"
-        )
-        return [str(row[0]) for row in rows]
+        return self.store.models_served()
 
     def model_label(self) -> str:
         """``backend:model`` of the run (the served ids when the backend reported them)."""
@@ -160,9 +135,8 @@ class Run:
         """Any store table as a DataFrame (``agents``, ``memories``, ``windows``, ...)."""
         import pandas as pd
 
-        if name not in TABLES:
-            raise SociumError(f"no table {name!r}; tables: {', '.join(TABLES)}")
-        return pd.read_sql(f"SELECT * FROM {name}", self.store.db)
+        columns, rows = self.store.table(name)
+        return pd.DataFrame.from_records(rows, columns=columns)
 
     @cached_property
     def section(self) -> Any:
@@ -200,8 +174,7 @@ class Run:
 
     def stored_stats(self) -> dict[str, Any]:
         """The statistics the run stored when it ended."""
-        rows = self.store.db.execute("SELECT name, value FROM stats WHERE t IS NULL").fetchall()
-        return {name: json.loads(value) for name, value in rows}
+        return self.store.stored_stats()
 
     def stats_frame(self, stats: dict[str, Any] | None = None) -> Any:
         """Tidy statistics: a DataFrame with columns run, t, name, value."""

@@ -127,6 +127,13 @@ class Table:
     columns: tuple[str, ...]
     rows: tuple[tuple[Any, ...], ...]
 
+    @classmethod
+    def of(cls, stored: Mapping[str, Any] | None, title: str = "statistics") -> Table | None:
+        """A table from its JSON form ``{"columns": [...], "rows": [[...], ...]}`` (or None)."""
+        if not stored:
+            return None
+        return cls(title, tuple(stored["columns"]), tuple(tuple(r) for r in stored["rows"]))
+
 
 @dataclass(frozen=True, slots=True)
 class Description:
@@ -162,6 +169,14 @@ class Game:
     def turn_based(self, section: Any) -> bool:
         """True when the game master's turn driver activates the agents (not their schedules)."""
         return False
+
+    def window_limit(self, section: Any) -> float | None:
+        """The decision window must be shorter than this (None: any window).
+
+        A turn-based game whose turns must resolve one after another (a round before the
+        next) returns the spacing of its turns; ``socium validate`` rejects a longer window.
+        """
+        return None
 
     def horizon(self, section: Any) -> float | None:
         """Simulated seconds the game's own turns take (None: it runs until ``duration``).

@@ -274,6 +274,16 @@ def parse_scenario(text: str, path: Path, overrides: Sequence[str] = ()) -> Load
                 "(use poisson or every)",
             )
         )
+    limit = game.window_limit(game_section)
+    if limit is not None and scenario.window >= limit:
+        found.append(
+            Problem(
+                ("window",),
+                f"{format_time(scenario.window)} batches several of the {game.name} game's turns "
+                f"(one every {format_time(limit)}), which must resolve one after another; use a "
+                "shorter window (0: each turn is its own batch)",
+            )
+        )
     horizon = game.horizon(game_section)
     if horizon is not None and horizon > scenario.duration:
         found.append(

@@ -28,7 +28,16 @@ from engine.models import LanguageModel, build_model
 from engine.rng import RunSeeds, derive
 from engine.scenario import LoadedScenario
 from engine.store import RunStore
-from engine.types import Action, ActionSpace, Event, ModelError, Observation, Persona, ScenarioError
+from engine.types import (
+    Action,
+    ActionSpace,
+    Event,
+    ModelError,
+    Observation,
+    Persona,
+    ScenarioError,
+    SociumError,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +260,11 @@ class Simulation:
         context = activation.context
         observation = self.gm.observe(agent.name, window.start, context)
         space = self.gm.action_space(agent.name, window.start, context)
+        if not space.options:
+            raise SociumError(
+                f"the {self.game.name} game offered {agent.name} no action at t={activation.t:g}: "
+                "an ActionSpace needs at least one option (e.g. a 'wait' option)"
+            )
         decision = await agent.decide(observation, space, seed=derive(activation.seed, "decide"))
         action = await self.gm.interpret(
             agent.name,

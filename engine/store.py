@@ -19,6 +19,17 @@ from engine.types import CallRow, Event, MemoryRow, SociumError
 
 SCHEMA_VERSION = 1
 STORE_FILE = "run.sqlite"
+TABLES = (
+    "run",
+    "agents",
+    "windows",
+    "events",
+    "model_calls",
+    "memories",
+    "snapshots",
+    "stats",
+    "meta",
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -90,28 +101,65 @@ def _event_row(e: Event) -> tuple[Any, ...]:
 class RunStore:
     """Read and append to ``run.sqlite`` of one run folder."""
 
-    def __init__(self, folder: str | Path, *, create: bool = False) -> None:
+    def __init__(
+        self, folder: str | Path, *, create: bool = False, read_only: bool = False
+    ) -> None:
         self.folder = Path(folder)
         self.path = self.folder / STORE_FILE
-        if not create and not self.path.exists():
+        if not create and not self.path.is_file():
             raise SociumError(f"{self.folder}: no {STORE_FILE} here; is this a run folder?")
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        if create:
-            self.db.executescript(SCHEMA)
-            self.db.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
-        version = self.schema_version()
+        try:
+            if read_only:
+                self.db = _read_only(self.path)
+            else:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
+            if create:
+                self.db.executescript(SCHEMA)
+                self.db.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+            version = self.schema_version()
+            row = self.db.execute("SELECT id FROM run").fetchone() if version else None
+        except sqlite3.DatabaseError as err:
+            raise SociumError(
+                f"{self.path}: cannot read this run store ({err}): it is damaged or not a "
+                "socium store; `socium resume` cannot repair it, re-run the scenario"
+            ) from None
         if version != SCHEMA_VERSION:
             raise SociumError(
-                f"{self.path}: store schema version {version}, this socium reads version "
-                f"{SCHEMA_VERSION}; open it with the socium release that wrote it"
+                f"{self.folder}: run store schema version {version}; this socium reads version "
+                f"{SCHEMA_VERSION}. Open it with the socium release that wrote it (see the "
+                "run's versions), or re-run the scenario."
             )
-        row = self.db.execute("SELECT id FROM run").fetchone()
         self.run_id: str = row[0] if row else self.folder.name
+
+    def table(self, name: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """A whole table: its column names and rows (``run`` and ``events`` ordered)."""
+        if name not in TABLES:
+            raise SociumError(f"no table {name!r}; tables: {', '.join(TABLES)}")
+        order = {
+            "events": " ORDER BY seq",
+            "model_calls": " ORDER BY id",
+            "windows": " ORDER BY idx",
+        }
+        cursor = self.db.execute(f"SELECT * FROM {name}{order.get(name, '')}")
+        return [c[0] for c in cursor.description], cursor.fetchall()
+
+    def models_served(self) -> list[str]:
+        """The model ids the backend reported, sorted."""
+        rows = self.db.execute(
+            "SELECT DISTINCT model FROM model_calls WHERE model IS NOT NULL ORDER BY model"
+        )
+        return [str(row[0]) for row in rows]
+
+    def stored_stats(self) -> dict[str, Any]:
+        """The statistics written when the run ended (name -> JSON value)."""
+        rows = self.db.execute("SELECT name, value FROM stats WHERE t IS NULL").fetchall()
+        return {name: json.loads(value) for name, value in rows}
 
     def schema_version(self) -> int | None:
         """The schema version recorded in the store (None: not a socium store)."""
@@ -327,15 +375,7 @@ class RunStore:
 
     def count(self, table: str) -> int:
         """Rows in one of the store's tables."""
-        if table not in {
-            "events",
-            "model_calls",
-            "memories",
-            "windows",
-            "snapshots",
-            "agents",
-            "stats",
-        }:
+        if table not in TABLES:
             raise ValueError(f"no table {table!r}")
         return int(self.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
 
@@ -345,6 +385,17 @@ class RunStore:
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self.db)
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection; on a read-only folder (no WAL index can be made) immutable."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+    try:
+        db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        return db
+    except sqlite3.OperationalError:
+        db.close()
+    return sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
 
 
 class _Transaction:

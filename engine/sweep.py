@@ -14,15 +14,14 @@ import json
 import multiprocessing
 import re
 import shutil
-import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.store import STORE_FILE
-from engine.types import ScenarioError
+from engine.store import STORE_FILE, RunStore
+from engine.types import ScenarioError, SociumError
 
 
 @dataclass(frozen=True)
@@ -80,16 +79,15 @@ def plan(
 
 def finished(folder: Path) -> bool:
     """A run folder whose run ended with status ``finished``."""
-    path = folder / STORE_FILE
-    if not path.exists():
+    if not (folder / STORE_FILE).exists():
         return False
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        row = db.execute("SELECT status FROM run").fetchone()
-        db.close()
-    except sqlite3.DatabaseError:
+        store = RunStore(folder, read_only=True)
+        status = store.run_info()["status"]
+        store.close()
+    except SociumError:
         return False
-    return bool(row) and row[0] == "finished"
+    return bool(status == "finished")
 
 
 def run_one(scenario: str, run: SweepRun) -> dict[str, Any]:

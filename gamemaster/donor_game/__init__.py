@@ -51,6 +51,10 @@ class DonorGame(Game):
         """Rounds are turns: the game master activates the donors."""
         return True
 
+    def window_limit(self, section: DonorSection) -> float:
+        """A round must resolve before the next: the window stays under a round's length."""
+        return section.round_length
+
     def horizon(self, section: DonorSection) -> float:
         """Per generation: a strategy step, then two games of rounds."""
         steps = 1 + section.games * section.rounds_played
@@ -69,10 +73,7 @@ class DonorGame(Game):
 
     def summary_table(self, stats: Mapping[str, Any]) -> Table | None:
         """Per generation: mean score, donation fraction, efficiency, invalid rate."""
-        table = stats.get("summary_table")
-        if not table:
-            return None
-        return Table("statistics", tuple(table["columns"]), tuple(tuple(r) for r in table["rows"]))
+        return Table.of(stats.get("summary_table"))
 
     def measures(self, stats: Mapping[str, Any]) -> dict[str, float]:
         """Final-generation mean score, area under the score curve, donation fractions."""

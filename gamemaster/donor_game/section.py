@@ -148,6 +148,13 @@ class DonorSection(BaseModel):
     def _rules(cls, text: str) -> str:
         return check(text, RULES_VARIABLES)
 
+    @field_validator("round_length")
+    @classmethod
+    def _round_length(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("a round takes simulated time: use a length above 0 (e.g. 60s)")
+        return value
+
     @field_validator("strategy_prompt")
     @classmethod
     def _strategy(cls, text: str) -> str:

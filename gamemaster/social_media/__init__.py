@@ -57,10 +57,7 @@ class SocialMediaGame(Game):
 
     def summary_table(self, stats: Mapping[str, Any]) -> Table | None:
         """The headline paradox fractions with their null-model figures."""
-        table = stats.get("summary_table")
-        if not table:
-            return None
-        return Table("statistics", tuple(table["columns"]), tuple(tuple(r) for r in table["rows"]))
+        return Table.of(stats.get("summary_table"))
 
     def measures(self, stats: Mapping[str, Any]) -> dict[str, float]:
         """Final paradox fractions (share of nodes whose friends score higher on average)."""

@@ -341,6 +341,8 @@ class SocialMediaGameMaster(GameMaster):
                 )
             elif name == "do_nothing":
                 options.append(ActionOption("do_nothing", "Do nothing now."))
+        if not options:  # e.g. only unfollow, and nobody followed yet: nothing else to do
+            options.append(ActionOption("do_nothing", "Do nothing now."))
         extras = {}
         if section.follow_step and suggested:
             extras["follow"] = ArgSpec(
