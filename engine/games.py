@@ -10,7 +10,9 @@ What a game provides, and when the engine calls it:
 - ``section`` (a pydantic model) validates the ``game:`` block; ``validate(section,
   population)`` reports what would make a run impossible (``file:line`` errors at
   ``socium validate``);
-- ``game_master(...)`` builds the typed world state and rules for one run;
+- ``game_master(...)`` builds the typed world state and rules for one run; the game
+  master's ``turns()`` and ``processes()`` run beside (or instead of) the agents'
+  schedules;
 - ``statistics(data)`` computes the run's statistics from :class:`RunData` (the stored
   events, never the live simulation); ``rows(stats)`` flattens them into tidy
   ``(t, name, value)`` rows; ``summary_table(stats)`` is what the terminal prints;

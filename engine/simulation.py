@@ -223,6 +223,8 @@ class Simulation:
         self.store.set_meta("prompts", self.prompt_templates)
 
     def _schedule_agents(self) -> None:
+        for process in self.gm.processes():
+            self.kernel.add_turns(process)
         activity = self.scenario.population.activity
         driver = self.gm.turns()
         if driver is not None:

@@ -61,6 +61,15 @@ class GameMaster:
         """A turn driver for round-based games; None lets agents follow their schedules."""
         return None
 
+    def processes(self) -> Sequence[TurnDriver]:
+        """Processes that run beside the agents' schedules (scheduled news, shocks, ...).
+
+        Each is a generator like a turn driver: it waits with ``kernel.env.timeout`` and
+        may ``kernel.emit`` events or ``kernel.activate`` agents; it draws randomness from
+        ``self.rng`` only.
+        """
+        return ()
+
     # -- per activation ---------------------------------------------------------------
     def observe(self, agent: str, t: float, context: Mapping[str, Any]) -> Observation:
         """What ``agent`` sees at ``t``."""

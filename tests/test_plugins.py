@@ -45,6 +45,12 @@ class GuessMaster(GameMaster):
         number = ArgSpec("integer", low=0, high=self.section.high)
         return ActionSpace((ActionOption("guess", "Say a number.", {"number": number}),))
 
+    def processes(self):
+        def announce(kernel):
+            yield kernel.env.timeout(5400)
+            kernel.emit(Event(kernel.env.now, "announcement", None, None, {"text": "halfway"}, ()))
+        return [announce]
+
     def resolve(self, agent, action, t, context):
         reason = check_args(action, self.action_space(agent, t, context))
         if reason:
@@ -137,6 +143,8 @@ def test_a_plugin_gets_plots_measures_and_exports_without_editing_socium(
         path = write_scenario(SCENARIO.format(seed=seed), f"guess{seed}.yaml")
         Simulation(load_scenario(path), out=tmp_path / "runs" / f"s{seed}").run()
     run_dir = tmp_path / "runs" / "s1"
+    announcements = [e for e in load_run(run_dir).event_list if e.kind == "announcement"]
+    assert [(e.t, e.payload["text"]) for e in announcements] == [(5400.0, "halfway")]  # its process ran
     assert (run_dir / "guesses.txt").read_text() == str(load_run(run_dir).stats()["guesses"])
     assert "Guesses of the plugin" in write_report(run_dir).read_text()
     result = compare([tmp_path / "runs"])
