@@ -50,7 +50,8 @@ class Run:
     at the scenario's ``start``; ``socium analyze --at`` counts from the start instead):
 
     - ``info``: the run row (scenario, seed, status, summary, ...) as a dict;
-    - ``events``, ``model_calls``: pandas DataFrames; ``event_list``: Event objects;
+    - ``agents``, ``events``, ``model_calls``: pandas DataFrames; ``event_list``: Event
+      objects;
     - ``table(name)``: any store table (``agents``, ``memories``, ``windows``, ...);
     - ``scenario``: the scenario as the run used it (after ``--set``), a dict;
     - ``game``: the game's name; ``plugin``: its :class:`~engine.games.Game`;
@@ -106,6 +107,17 @@ class Run:
         frame["payload"] = frame["payload"].map(json.loads)
         frame["perceivers"] = frame["perceivers"].map(json.loads)
         return frame
+
+    @cached_property
+    def agents(self) -> Any:
+        """The agents as a pandas DataFrame: one row each, in the order they joined.
+
+        Columns ``name``, ``description``, ``interests`` and one column per trait
+        (``traits.<key>``) and activity setting (``activity.<key>``).
+        """
+        import pandas as pd
+
+        return pd.json_normalize([dict(p, name=n) for n, p in self.store.agents().items()])
 
     @cached_property
     def model_calls(self) -> Any:

@@ -78,6 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=V1,V2",
         help="a swept field (repeatable)",
     )
+    sweep.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a scenario field for every run (repeatable)",
+    )
     sweep.add_argument("--executor", choices=["local", "ray"], default="local")
     sweep.add_argument("--address", default=None, help="Ray cluster address (ray.init(address))")
     sweep.add_argument("--workers", type=int, default=None, help="local processes (default: cores)")
@@ -186,23 +194,48 @@ def _compare(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{len(result['runs'])} runs")
-    for column in ("measure", "condition", "n", "mean", "se"):
-        table.add_column(column)
+    console = Console(markup=False, highlight=False)  # labels hold [brackets]: never markup
+    codes = {label: f"C{i}" for i, label in enumerate(result["conditions"], start=1)}
+    console.print(f"{len(result['runs'])} runs in {len(codes)} condition(s):")
+    for label, code in codes.items():
+        console.print(f"  {code}  {label}  ({result['conditions'][label]} runs)", soft_wrap=True)
+    runs = Table(title="runs")
+    measures = list(result["measures"])
+    for column in ("run", "condition", "seed", *measures):
+        runs.add_column(column, overflow="fold")
+    for row in result["per_run"]:
+        name = Path(row["run"]).name
+        runs.add_row(
+            name, codes[row["condition"]], str(row["seed"]), *(_num(row.get(m)) for m in measures)
+        )
+    console.print(runs)
+    table = Table(title="conditions (Mann-Whitney U, two-sided; p Holm-adjusted over every test)")
+    for column in ("measure", "condition", "n", "mean", "se", "p (Holm)"):
+        table.add_column(column, overflow="fold")
     for measure, comparison in result["measures"].items():
         for condition, values in comparison["conditions"].items():
             table.add_row(
-                measure, condition, str(values["n"]), _num(values["mean"]), _num(values["se"])
+                measure,
+                codes[condition],
+                str(values["n"]),
+                _num(values["mean"]),
+                _num(values["se"]),
+                "",
             )
         for test in comparison["mann_whitney"]:
             table.add_row(
                 measure,
-                f"{test['a']} vs {test['b']}",
+                f"{codes[test['a']]} vs {codes[test['b']]}",
                 f"{test['n_a']}/{test['n_b']}",
                 f"U={test['u']:.1f}",
                 f"p={test['p']:.3g}",
+                f"{test['p_holm']:.3g}",
             )
-    Console().print(table)
+    console.print(table)
+    if len(codes) < 2:
+        console.print(
+            "1 condition: a comparison needs at least 2 (runs that differ by more than the seed)"
+        )
     return 0
 
 
@@ -211,7 +244,9 @@ def _sweep(args: argparse.Namespace) -> int:
     from engine.simulation import new_run_folder
     from engine.sweep import parse_grid, parse_seeds, sweep
 
-    loaded = load_scenario(args.scenario)
+    loaded = load_scenario(args.scenario, args.overrides)
+    for note in loaded.notes:
+        print(note, file=sys.stderr)
     seeds, grid = parse_seeds(args.seeds), parse_grid(args.grid)
     folder = args.out or new_run_folder(
         Path(loaded.scenario.output.dir), f"{loaded.scenario.name}-sweep"
@@ -229,6 +264,7 @@ def _sweep(args: argparse.Namespace) -> int:
         workers=args.workers,
         address=args.address,
         on_done=done,
+        base=args.overrides,
     )
     skipped = sum(o["skipped"] for o in result["outcomes"])
     print(f"sweep folder: {folder} ({len(result['outcomes'])} runs, {skipped} already finished)")
@@ -334,7 +370,7 @@ def _print_summary(summary: dict[str, Any], status: str) -> None:
         table.add_row(
             f"game.{key}", json.dumps(value) if isinstance(value, dict | list) else str(value)
         )
-    Console(stderr=True).print(table)
+    Console(stderr=True, markup=False, highlight=False).print(table)
 
 
 def _print_table(table: Any) -> None:
@@ -343,13 +379,16 @@ def _print_table(table: Any) -> None:
     from rich.table import Table
 
     rich_table = Table(title=table.title)
-    for column in table.columns:
-        rich_table.add_column(column, justify="right", overflow="fold")
+    for index, column in enumerate(table.columns):
+        rich_table.add_column(column, justify="left" if index == 0 else "right", overflow="fold")
     for row in table.rows:
         rich_table.add_row(
             *("-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v) for v in row)
         )
-    Console().print(rich_table)
+    console = Console(markup=False, highlight=False)
+    console.print(rich_table)
+    if table.note:
+        console.print(table.note, soft_wrap=False, highlight=False)
 
 
 class _Progress:

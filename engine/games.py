@@ -128,13 +128,15 @@ class Table:
     title: str
     columns: tuple[str, ...]
     rows: tuple[tuple[Any, ...], ...]
+    note: str = ""  # a legend printed under the table
 
     @classmethod
     def of(cls, stored: Mapping[str, Any] | None, title: str = "statistics") -> Table | None:
-        """A table from its JSON form ``{"columns": [...], "rows": [[...], ...]}`` (or None)."""
+        """A table from its JSON form ``{"columns", "rows", "note"}`` (or None)."""
         if not stored:
             return None
-        return cls(title, tuple(stored["columns"]), tuple(tuple(r) for r in stored["rows"]))
+        rows = tuple(tuple(r) for r in stored["rows"])
+        return cls(title, tuple(stored["columns"]), rows, str(stored.get("note", "")))
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,9 +63,12 @@ def parse_grid(items: Sequence[str]) -> list[tuple[str, list[str]]]:
 
 
 def plan(
-    seeds: Sequence[int], grid: Sequence[tuple[str, list[str]]], folder: Path
+    seeds: Sequence[int],
+    grid: Sequence[tuple[str, list[str]]],
+    folder: Path,
+    base: Sequence[str] = (),
 ) -> list[SweepRun]:
-    """Every (grid point, seed) pair with a stable folder name."""
+    """Every (grid point, seed) pair with a stable folder name; ``base``: ``--set`` for all."""
     keys = [key for key, _ in grid]
     points = list(itertools.product(*[values for _, values in grid])) or [()]
     runs = []
@@ -73,7 +76,7 @@ def plan(
         overrides = tuple(f"{k}={v}" for k, v in zip(keys, point, strict=True))
         label = "-".join(re.sub(r"[^A-Za-z0-9_.]+", "_", o) for o in overrides) or "base"
         for seed in seeds:
-            runs.append(SweepRun(seed, overrides, str(folder / label / f"seed{seed}")))
+            runs.append(SweepRun(seed, (*base, *overrides), str(folder / label / f"seed{seed}")))
     return runs
 
 
@@ -165,20 +168,25 @@ def sweep(
     workers: int | None = None,
     address: str | None = None,
     on_done: Callable[[dict[str, Any]], None] | None = None,
+    base: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Plan, execute (skipping finished runs) and aggregate a sweep into ``folder``."""
+    """Plan, execute (skipping finished runs) and aggregate a sweep into ``folder``.
+
+    ``base`` overrides (``socium sweep --set``) apply to every run, before the grid's.
+    """
     from engine.analysis import compare
     from engine.scenario import load_scenario
 
     for point in itertools.product(*[values for _, values in grid]) or [()]:
-        overrides = [f"{k}={v}" for (k, _), v in zip(grid, point, strict=True)]
+        overrides = [*base, *(f"{k}={v}" for (k, _), v in zip(grid, point, strict=True))]
         load_scenario(scenario, overrides)  # fail fast, with file:line, before any run starts
-    runs = plan(seeds, grid, folder)
+    runs = plan(seeds, grid, folder, base)
     folder.mkdir(parents=True, exist_ok=True)
     manifest = {
         "scenario": str(scenario.resolve()),
         "seeds": list(seeds),
         "grid": grid,
+        "set": list(base),
         "runs": [asdict(r) for r in runs],
     }
     (folder / "sweep.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")

@@ -74,7 +74,9 @@ class ArgSpec:
         """JSON Schema of this argument, used for constrained model output."""
         if self.type in ("number", "integer"):
             schema: dict[str, Any] = {"type": self.type}
-            if not self.bounds_in_schema:
+            if not self.bounds_in_schema:  # the rules enforce them; say them, do not constrain
+                if self.low is not None and self.high is not None:
+                    schema["description"] = f"from {self.low:g} to {self.high:g}"
                 return schema
             if self.low is not None:
                 schema["minimum"] = self.low

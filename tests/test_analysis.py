@@ -187,3 +187,19 @@ def test_every_run_folder_has_a_run_card(social_run: Path) -> None:
     }
     assert "decide" in card["prompts"] and card["versions"]["socium"]
     assert "ODD description" in (social_run / "run_card.md").read_text()
+
+
+def test_exported_graphml_equals_the_run_folders(social_run: Path, tmp_path: Path) -> None:
+    import networkx as nx
+
+    assert (
+        _cli("export", str(social_run), "--format", "graphml", "--out", str(tmp_path)).returncode
+        == 0
+    )
+    exported = nx.read_graphml(tmp_path / "follow_graph.graphml")
+    written = nx.read_graphml(social_run / "follow_graph.graphml")
+    assert sorted(exported.nodes(data=True)) == sorted(written.nodes(data=True))
+    assert sorted(exported.edges(data=True)) == sorted(written.edges(data=True))
+    assert {"activity", "influence", "followers", "following", "description"} <= set(
+        next(iter(exported.nodes(data=True)))[1]
+    )

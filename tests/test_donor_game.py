@@ -554,3 +554,12 @@ def test_quick_donor_game_runs_on_the_embedded_model(tmp_path: Path) -> None:
     table = result.stats["per_generation"]
     assert len(table) == 1 and table[0]["resources_mean"] is not None
     assert result.summary["decision_calls_per_action"] >= 1
+
+
+def test_the_scripted_double_gives_within_what_a_donor_holds(
+    write_scenario: Callable[..., Path], tmp_path: Path
+) -> None:
+    """The test double reads the range the rules state: no invalid actions of its own."""
+    path = write_scenario(DONOR.format(n=6, generations=2, retries=2, extra=""))
+    _, summary = _run(path, tmp_path / "run")
+    assert [g["invalid_rate"] for g in summary["stats"]["per_generation"]] == [0.0, 0.0]

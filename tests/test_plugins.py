@@ -144,7 +144,9 @@ def test_a_plugin_gets_plots_measures_and_exports_without_editing_socium(
         Simulation(load_scenario(path), out=tmp_path / "runs" / f"s{seed}").run()
     run_dir = tmp_path / "runs" / "s1"
     announcements = [e for e in load_run(run_dir).event_list if e.kind == "announcement"]
-    assert [(e.t, e.payload["text"]) for e in announcements] == [(5400.0, "halfway")]  # its process ran
+    assert [(e.t, e.payload["text"]) for e in announcements] == [
+        (5400.0, "halfway")
+    ]  # its process ran
     assert (run_dir / "guesses.txt").read_text() == str(load_run(run_dir).stats()["guesses"])
     assert "Guesses of the plugin" in write_report(run_dir).read_text()
     result = compare([tmp_path / "runs"])

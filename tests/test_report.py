@@ -14,6 +14,8 @@ from engine.report import write_report
 from engine.scenario import load_scenario
 from engine.simulation import Simulation
 from tests.test_analysis import DONOR, SOCIAL
+from tests.test_golden import OFFLINE, ROOT, SCENARIOS, SMALLER
+from tests.test_golden import SOCIAL as SOCIAL_OVERRIDES
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = [
@@ -72,3 +74,34 @@ def test_report_renders_every_plot_without_console_errors(
     pixels = np.asarray(Image.open(shot).convert("L"))
     inked_rows = (pixels < 200).any(axis=1).mean()
     assert inked_rows > 0.5  # text and plots down the page, not a blank or broken render
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_every_bundled_scenario_runs_through_analyze_report_export_and_compare(
+    scenario: str, tmp_path: Path
+) -> None:
+    from engine.analysis import compare, load_run
+
+    overrides = (
+        OFFLINE
+        + SMALLER.get(scenario, [])
+        + (SOCIAL_OVERRIDES if scenario.startswith("social") else [])
+    )
+    loaded = load_scenario(ROOT / "scenarios" / scenario, overrides)
+    folder = tmp_path / "run"
+    Simulation(loaded, out=folder, overrides=overrides).run()
+    run = load_run(folder)
+    assert run.stats() == run.stored_stats()  # analyze reproduces the statistics
+    html = write_report(folder).read_text()
+    card = (folder / "run_card.md").read_text()
+    assert "unavailable" not in card and "unavailable" not in html
+    assert "Traceback" not in card
+    for kind in run.plugin.graph_kinds:
+        assert run.graph(kind) is not None
+    if run.plugin.graph_kinds:
+        assert run.export("graphml", tmp_path / "export")
+    assert run.export("csv", tmp_path / "tables")
+    (label,) = compare([folder])["conditions"]
+    assert label.startswith(f"{run.info['scenario_name']} [scripted:") and label.endswith(
+        overrides[-1]
+    )

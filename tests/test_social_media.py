@@ -227,7 +227,9 @@ def test_platform_rules_hold_whatever_the_reply_says() -> None:
     # liking your own post, following yourself, or someone not suggested: rejected
     assert gm.resolve("ann", Action("like", {"post_id": "0"}), 3.0, {})[0].kind == "invalid_action"
     follow_self = Action("do_nothing", {"follow": ["ben"]})
-    assert gm.resolve("ben", follow_self, 3.0, {})[0].kind == "invalid_action"
+    kinds = [e.kind for e in gm.resolve("ben", follow_self, 3.0, {})]
+    assert kinds == ["do_nothing", "invalid_action"]  # the action stands, the follow is refused
+    assert "ben" not in gm.following["ben"]
     events = gm.resolve(
         "ben", Action("like", {"post_id": "0", "follow": list(suggested[:1])}), 4.0, {}
     )
@@ -238,9 +240,16 @@ def test_platform_rules_hold_whatever_the_reply_says() -> None:
 def test_follow_step_allows_at_most_n_new_follows() -> None:
     gm = _platform(recommender="random", suggestions=2, follows_per_activation=1)
     suggested = gm.observe("cat", 0.0, {}).facts["suggested"]
-    too_many = Action("do_nothing", {"follow": list(suggested)})
-    assert gm.resolve("cat", too_many, 1.0, {})[0].kind == "invalid_action"
+    too_many = Action("post", {"text": "hello", "follow": list(suggested)})
+    events = gm.resolve("cat", too_many, 1.0, {})
+    assert [e.kind for e in events] == ["post", "invalid_action"]  # still posted
+    assert "at most 1 account(s) per turn" in events[1].payload["reason"]
     assert gm.following["cat"] == set()
+    gm.observe("cat", 2.0, {})
+    stranger = Action("post", {"text": "again", "follow": ["Ben01"]})
+    events = gm.resolve("cat", stranger, 2.0, {})
+    assert [e.kind for e in events][:2] == ["post", "invalid_action"]
+    assert "Ben01 not among the accounts suggested to you" in events[1].payload["reason"]
 
 
 def test_feeds_by_source() -> None:

@@ -52,11 +52,24 @@ def test_local_and_ray_executors_aggregate_identically(
     scenario = write_scenario(DONOR)
     grid = [("game.trace_depth", ["1", "3"])]
     local = sweep(
-        scenario, seeds=[0, 1], grid=grid, folder=tmp_path / "local", executor="local", workers=2
+        scenario,
+        seeds=[0, 1],
+        grid=grid,
+        folder=tmp_path / "local",
+        executor="local",
+        workers=2,
+        base=["game.endowment=12"],
     )
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        remote = sweep(scenario, seeds=[0, 1], grid=grid, folder=tmp_path / "ray", executor="ray")
+        remote = sweep(
+            scenario,
+            seeds=[0, 1],
+            grid=grid,
+            folder=tmp_path / "ray",
+            executor="ray",
+            base=["game.endowment=12"],
+        )
     finally:
         ray.shutdown()
     assert len(local["runs"]) == len(remote["runs"]) == 4
@@ -67,6 +80,10 @@ def test_local_and_ray_executors_aggregate_identically(
     conditions = local["measures"]["final_generation_resources_mean"]["conditions"]
     assert sorted(c["n"] for c in conditions.values()) == [2, 2]
     assert (tmp_path / "local" / "sweep_stats.json").exists()
+    assert all(
+        label.split("] ")[1].startswith("game.endowment=12 game.trace_depth=")
+        for label in conditions
+    )
 
 
 def _started(folder: Path) -> str:

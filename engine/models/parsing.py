@@ -180,8 +180,9 @@ def example_of(schema: Mapping[str, Any], pick: int = 0) -> Any:
         properties = schema.get("properties", {})
         return {k: example_of(v, pick + i) for i, (k, v) in enumerate(properties.items())}
     if kind in ("number", "integer"):
-        low = schema.get("minimum", 0)
-        high = schema.get("maximum", low + 10)
+        said = re.fullmatch(r"from (\S+) to (\S+)", str(schema.get("description", "")))
+        low = schema.get("minimum", float(said.group(1)) if said else 0)
+        high = schema.get("maximum", float(said.group(2)) if said else low + 10)
         value = low + (high - low) * ((pick * 37) % 101) / 100
         return int(value) if kind == "integer" else round(value, 2)
     if kind == "array":

@@ -1,9 +1,15 @@
 """The scripted backend: a deterministic TEST DOUBLE, not a model of behaviour.
 
 Its reply is a pure function of the request hash: with a constraint it returns a valid
-instance of the schema (choices picked by the hash), otherwise a short neutral sentence.
-A ``responder`` callable can script replies for a test; ``malformed_rate`` makes a
-hash-chosen share of replies garbage, to exercise parsing, re-asks and fallbacks.
+instance of the schema (choices picked by the hash; numbers within the schema's bounds, or
+within the range a game states in a number's ``description`` when the rules rather than
+the schema enforce it), otherwise a short neutral sentence. A ``responder`` callable can
+script replies for a test; ``malformed_rate`` makes a hash-chosen share of replies
+garbage, to exercise parsing, re-asks and fallbacks.
+
+It is for tests, benchmarks and trying a scenario offline (``--set
+model.backend=scripted``): fast and reproducible, but its choices mean nothing, so its
+statistics say nothing about behaviour.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ window, when the first agent of the window looks.
 from __future__ import annotations
 
 from collections.abc import Generator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -360,12 +360,46 @@ class SocialMediaGameMaster(GameMaster):
         """Apply the action and the follow step against the current platform state."""
         self._version += 1
         space = self.action_space(agent, t, context)
-        reason = check_args(action, space)
-        if reason is not None:
-            return [invalid(agent, action, t, reason)]
-        events = self._apply(agent, action, t)
-        for user in action.args.get("follow", []) or []:
-            events += self._follow(agent, str(user), t)
+        follows = action.args.get("follow", [])
+        main = replace(action, args={k: v for k, v in action.args.items() if k != "follow"})
+        reason = check_args(main, ActionSpace(space.options))
+        events = (
+            [invalid(agent, main, t, reason)] if reason is not None else self._apply(agent, main, t)
+        )
+        return events + self._follow_step(agent, follows, space, t)
+
+    def _follow_step(self, agent: str, follows: Any, space: ActionSpace, t: float) -> list[Event]:
+        """Follow the suggested accounts listed; a bad entry is refused on its own.
+
+        The action it came with stands either way: a post with one follow too many is
+        still posted.
+        """
+        if follows in (None, []):
+            return []
+        spec = space.extras.get("follow")
+        attempt = Action("follow", {"follow": follows})
+        if spec is None:
+            return [invalid(agent, attempt, t, "follow: no accounts were suggested to you now")]
+        if not isinstance(follows, list):
+            return [invalid(agent, attempt, t, "follow must be a list of suggested accounts")]
+        wanted = list(dict.fromkeys(str(u) for u in follows))
+        if len(wanted) > spec.max_items:
+            reason = (
+                f"follow: at most {spec.max_items} account(s) per turn; you listed {len(wanted)}, "
+                "so nobody was followed"
+            )
+            return [invalid(agent, attempt, t, reason)]
+        unknown = [u for u in wanted if u not in spec.choices]
+        events = []
+        if unknown:
+            reason = (
+                f"follow: {', '.join(unknown)} not among the accounts suggested to you "
+                f"({', '.join(spec.choices)})"
+            )
+            events.append(invalid(agent, Action("follow", {"follow": unknown}), t, reason))
+        for user in wanted:
+            if user not in unknown:
+                events += self._follow(agent, user, t)
         return events
 
     def _apply(self, agent: str, action: Action, t: float) -> list[Event]:

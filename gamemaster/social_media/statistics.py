@@ -180,6 +180,25 @@ def run_statistics(data: RunData) -> dict[str, Any]:
     }
 
 
+LABELS = {
+    "friends_by_follower_count": "followers",
+    "friends_by_friend_count": "following",
+    "activity": "activity",
+    "influence": "influence",
+    "to_more_followed": "hier. followed",
+    "to_more_active": "hier. active",
+    "to_more_influential": "hier. influential",
+}
+LEGEND = (
+    "followers, following, activity, influence: share of agents whose friends (accounts "
+    "they follow) have more followers, follow more accounts, are more active, are more "
+    "influential, than they do, by the friends' mean and median. hier.: share of follows "
+    "towards a more followed, active, influential account (ties in stats.json). p: share of "
+    "degree-preserving rewirings with a value at least this high (empirical p-value). "
+    "95% CI: ego-neighbourhood bootstrap."
+)
+
+
 def summary_table(final: Mapping[str, Any]) -> dict[str, Any]:
     """The headline statistics with their null-model p-values and bootstrap intervals."""
     null = final.get("null_model", {})
@@ -189,45 +208,28 @@ def summary_table(final: Mapping[str, Any]) -> dict[str, Any]:
         result = final["individual"].get(name) or final[name]
         rows.append(
             [
-                name,
+                LABELS[name],
                 result["fraction_mean"],
                 null.get(f"{name}.mean", {}).get("p_greater"),
                 _interval(boot.get(f"{name}.mean")),
                 result["fraction_median"],
                 null.get(f"{name}.median", {}).get("p_greater"),
-                result["nodes"],
             ]
         )
     for name in HIERARCHY:
-        shares = final["hierarchy"][name]
         rows.append(
             [
-                f"hierarchy {name} (tied {_share(shares['tied'])})",
-                shares["higher"],
+                LABELS[name],
+                final["hierarchy"][name]["higher"],
                 null.get(f"hierarchy.{name}", {}).get("p_greater"),
                 _interval(boot.get(f"hierarchy.{name}")),
                 None,
                 None,
-                shares["edges"],
             ]
         )
-    return {
-        "columns": [
-            "statistic",
-            "share (mean)",
-            "p null (mean)",
-            "95% CI (mean)",
-            "share (median)",
-            "p null (median)",
-            "n",
-        ],
-        "rows": rows,
-    }
+    columns = ["statistic", "mean", "p", "95% CI", "median", "p"]
+    return {"columns": columns, "rows": rows, "note": LEGEND}
 
 
 def _interval(bounds: list[float] | None) -> str | None:
-    return None if not bounds else f"{bounds[0]:.3f}-{bounds[1]:.3f}"
-
-
-def _share(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
+    return None if not bounds else f"{bounds[0]:.2f}-{bounds[1]:.2f}"
