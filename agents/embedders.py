@@ -108,9 +108,12 @@ def minilm_path() -> str:
 class SentenceTransformerEmbedder:
     """A sentence-transformers model on the CPU (loaded once per process)."""
 
-    def __init__(self, name_or_path: str | None = None, batch_size: int = 256) -> None:
+    def __init__(
+        self, name_or_path: str | None = None, batch_size: int = 256, threads: int = 1
+    ) -> None:
         self.name = name_or_path or minilm_path()
         self.batch_size = batch_size
+        self.threads = threads
         self.calls = 0
         self._dim: int | None = None
 
@@ -131,14 +134,24 @@ class SentenceTransformerEmbedder:
         self.calls += 1
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        import torch
+
         model = _sentence_transformer(self.name)
-        vectors = model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        # A fixed thread count fixes the order of floating-point reductions: the same texts
+        # give the same bits on a 2-core laptop and a 64-core server (so the same memories
+        # are retrieved and the event log does not depend on the machine).
+        previous = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            vectors = model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        finally:
+            torch.set_num_threads(previous)
         return _normalize(vectors)
 
 
@@ -188,5 +201,5 @@ def build_embedder(config: Any) -> Embedder:
     if config.kind == "sentence-transformers":
         if not config.name:
             raise ModelError("embedder.kind sentence-transformers needs embedder.name")
-        return SentenceTransformerEmbedder(config.name, config.batch_size)
-    return SentenceTransformerEmbedder(None, config.batch_size)
+        return SentenceTransformerEmbedder(config.name, config.batch_size, config.threads)
+    return SentenceTransformerEmbedder(None, config.batch_size, config.threads)

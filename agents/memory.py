@@ -34,6 +34,7 @@ IMPORTANCE_BY_KIND: Mapping[str, float] = {
     "invalid_action": 6.0,
     "reflection": 8.0,
 }
+SCORE_DECIMALS = 6  # retrieval scores are compared at this precision (determinism)
 HNSW_THRESHOLD = 200_000  # exact below; HNSW recall of the combined score is low (RESULTS.md)
 
 
@@ -130,7 +131,9 @@ class AssociativeMemory:
             best_rest = np.argpartition(-rest, depth - 1)[:depth] if depth < n else np.arange(n)
             positions = np.unique(np.concatenate([hits[0][hits[0] >= 0], best_rest]))
             cosine = self._vectors(positions.astype(np.int64)) @ query
-        combined = w.relevance * _relevance(cosine) + rest[positions]
+        # Rounded, so that last-bit differences between machines never reorder memories;
+        # equal scores then go to the earlier memory.
+        combined = np.round(w.relevance * _relevance(cosine) + rest[positions], SCORE_DECIMALS)
         if len(combined) > k:  # keep every tie at the k-th score, then order exactly
             kth = np.partition(combined, len(combined) - k)[len(combined) - k]
             chosen = np.nonzero(combined >= kth)[0]

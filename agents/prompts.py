@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from string import Template
 
+from engine.templates import AGENT_PROMPTS
 from engine.types import ScenarioError
 
 DEFAULTS: Mapping[str, str] = {
@@ -40,11 +41,7 @@ DEFAULTS: Mapping[str, str] = {
         "around you?"
     ),
 }
-VARIABLES: Mapping[str, frozenset[str]] = {
-    "system": frozenset({"persona"}),
-    "decide": frozenset({"persona", "memories", "observation", "actions", "time"}),
-    "reflect": frozenset({"persona", "memories"}),
-}
+VARIABLES: Mapping[str, frozenset[str]] = AGENT_PROMPTS
 
 
 class Prompts:

@@ -5,7 +5,10 @@ with its own event loop. It holds each request ``latency`` seconds, admits at mo
 ``cap`` requests at once, counts requests and peak concurrency, and can inject faults
 into successive requests: ``429`` (with Retry-After), ``500``, ``reset`` (connection
 closed without reply), ``hang`` (never answers), ``garbage`` (a reply that is not the
-requested JSON), ``truncated`` (a cut-off HTTP body), ``401`` (a rejected API key).
+requested JSON), ``truncated`` (a cut-off HTTP body), ``401`` (a rejected API key), and
+hostile replies (``HOSTILE``): multi-part or numeric content, a body or content of 200,000
+nested brackets, infinite, huge or negative token counts, an 8 MB body, a 100,000-character
+model id.
 Replies honour a JSON-schema constraint with a valid instance, like a constrained server
 would; ``styles`` limits the constraint forms it accepts (``response_format``,
 ``json_object``, ``guided``) and answers 400 to the others, as vLLM or an older server
@@ -30,6 +33,18 @@ from typing import Any
 
 from engine.models.parsing import example_of
 
+HOSTILE = (
+    "multipart",
+    "numeric",
+    "nested_body",
+    "nested_content",
+    "infinite_usage",
+    "huge_usage",
+    "negative_usage",
+    "huge_body",
+    "huge_model",
+)
+
 
 @dataclass
 class Counters:
@@ -53,11 +68,12 @@ class FakeOpenAIServer:
         latency: float = 0.0,
         cap: int = 100_000,
         port: int = 0,
-        retry_after: float = 1.0,
+        retry_after: float | str = 1.0,
         model: str = "fake-model",
         fault_rates: dict[str, float] | None = None,
         seed: int = 0,
         styles: tuple[str, ...] = ("response_format", "json_object", "guided"),
+        echo_authorization: bool = False,
     ) -> None:
         self.latency = latency
         self.cap = cap
@@ -68,12 +84,14 @@ class FakeOpenAIServer:
         self.fault_rates = dict(fault_rates or {})  # kind -> probability per request
         self._fault_rng = random.Random(seed)
         self.styles = styles
+        self.echo_authorization = echo_authorization  # a careless server: 401 repeats the key
         self.counters = Counters()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.AbstractServer | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._writers: set[asyncio.StreamWriter] = set()
+        self._authorization = ""
 
     @property
     def base_url(self) -> str:
@@ -145,6 +163,7 @@ class FakeOpenAIServer:
                     for k, _, v in (line.partition(":") for line in lines[1:] if line)
                 }
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
+                self._authorization = headers.get("authorization", "")
                 if not await self._respond(method, path, body, writer):
                     break
         except (
@@ -212,7 +231,7 @@ class FakeOpenAIServer:
                         writer,
                         429,
                         {"error": {"message": "rate limited"}},
-                        {"Retry-After": f"{self.retry_after:g}"},
+                        {"Retry-After": str(self.retry_after)},
                     )
                     return True
                 if fault == "500":
@@ -220,6 +239,8 @@ class FakeOpenAIServer:
                     return True
                 if fault == "401":
                     message = "Incorrect API key provided"
+                    if self.echo_authorization:
+                        message += f": {self._authorization}"
                     await self._send(writer, 401, {"error": {"message": message}})
                     return True
                 request = json.loads(body)
@@ -240,11 +261,47 @@ class FakeOpenAIServer:
                     await writer.drain()
                     writer.transport.abort()
                     return False
-                await self._send(writer, 200, reply)
+                if fault in HOSTILE:
+                    await self._hostile(writer, fault, reply)
+                else:
+                    await self._send(writer, 200, reply)
                 counters.completed += 1
                 return True
             finally:
                 counters.in_flight -= 1
+
+    async def _hostile(
+        self, writer: asyncio.StreamWriter, fault: str, reply: dict[str, Any]
+    ) -> None:
+        """A 200 reply a careless client would crash on, or store whole."""
+        message = reply["choices"][0]["message"]
+        if fault == "nested_body":
+            raw = b"[" * 200_000
+            head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(raw)}\r\n\r\n"
+            writer.write(head.encode() + raw)
+            await writer.drain()
+            return
+        if fault == "multipart":  # the same text, as OpenAI's list of parts
+            text = message["content"]
+            message["content"] = [
+                {"type": "text", "text": text[:5]},
+                {"type": "text", "text": text[5:]},
+            ]
+        elif fault == "numeric":
+            message["content"] = 42
+        elif fault == "nested_content":
+            message["content"] = "[" * 200_000
+        elif fault == "infinite_usage":
+            reply["usage"]["prompt_tokens"] = float("inf")
+        elif fault == "huge_usage":
+            reply["usage"]["completion_tokens"] = 1e30
+        elif fault == "negative_usage":
+            reply["usage"]["prompt_tokens"] = -500
+        elif fault == "huge_body":
+            reply["padding"] = "x" * 8_000_000
+        elif fault == "huge_model":
+            reply["model"] = "m" * 100_000
+        await self._send(writer, 200, reply)
 
     def _draw_fault(self) -> str | None:
         draw = self._fault_rng.random()

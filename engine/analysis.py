@@ -226,7 +226,7 @@ class Run:
             frame = self.table(name)
             path = out / f"{name}.{fmt}"
             if fmt == "csv":
-                frame.to_csv(path, index=False)
+                spreadsheet_safe(frame).to_csv(path, index=False)
             else:
                 try:
                     frame.to_parquet(path, index=False)
@@ -236,6 +236,24 @@ class Run:
                     ) from None
             written.append(path)
         return written
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(frame: Any) -> Any:
+    """``frame`` with formula-like text cells defused, for CSV files.
+
+    Text cells a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``...) get a
+    leading apostrophe (OWASP's advice against CSV injection); numbers stay numbers.
+    """
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype == object:
+            out[column] = out[column].map(
+                lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_STARTS) else v
+            )
+    return out
 
 
 def condition_label(run: Run) -> str:

@@ -2,14 +2,18 @@
 
 Heavy libraries (torch, faiss, llama.cpp) are imported only by ``run``; ``--help``,
 ``validate`` and ``schema`` stay light. Exit codes: 0 success, 1 run failure (model
-server down, ...), 2 bad input (scenario errors), 130 interrupted.
+server down, a damaged or busy run folder, ...), 2 bad input (scenario errors), 3 the run
+finished but more than ``model.max_fallback_share`` of its decisions fell back (the model's
+replies were unusable), 130 interrupted (resumable).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import signal
+import sqlite3
 import sys
 import time
 from collections.abc import Sequence
@@ -18,7 +22,7 @@ from typing import Any
 
 from engine.types import ScenarioError, SociumError
 
-EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+EXIT_FAILURE, EXIT_USAGE, EXIT_DEGRADED, EXIT_INTERRUPTED = 1, 2, 3, 130
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", help="write a self-contained report.html for a run")
     report.add_argument("run_dir", type=Path)
+    report.add_argument("--out", type=Path, default=None, help="folder (default: RUN_DIR)")
 
     compare = commands.add_parser("compare", help="statistics side by side across runs or a sweep")
     compare.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR|SWEEP_DIR")
@@ -120,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "report":
             from engine.report import write_report
 
-            print(f"report: {write_report(args.run_dir)}")
+            print(f"report: {write_report(args.run_dir, args.out)}")
             return 0
         if args.command == "compare":
             return _compare(args)
@@ -141,6 +146,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SociumError as err:
         print(f"socium: {err}", file=sys.stderr)
         return EXIT_FAILURE
+    except (sqlite3.DatabaseError, OSError) as err:
+        print(f"socium: {_storage_problem(err, args)}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _storage_problem(err: Exception, args: argparse.Namespace) -> str:
+    """One line on a disk or store problem, and what to do about it."""
+    folder = getattr(args, "run_dir", None) or getattr(args, "out", None) or "the run folder"
+    text = str(err)
+    if "full" in text or getattr(err, "errno", None) == errno.ENOSPC:
+        return (
+            f"the disk is full ({text}); {folder} holds every whole window: free space, or "
+            "copy the folder to another disk, and socium resume it there"
+        )
+    if isinstance(err, PermissionError) or getattr(err, "errno", None) in (
+        errno.EROFS,
+        errno.EACCES,
+    ):
+        name = getattr(err, "filename", None) or folder
+        reason = getattr(err, "strerror", None) or text
+        return f"cannot write {name} ({reason}); write the output elsewhere with --out DIR"
+    if isinstance(err, sqlite3.DatabaseError):
+        return (
+            f"{folder}: the run store is damaged or unreadable ({text}); analysis needs an "
+            "intact store: restore it from a copy or re-run the scenario"
+        )
+    return f"{folder}: {text}"
 
 
 def _validate(paths: Sequence[Path], overrides: Sequence[str]) -> int:
@@ -173,7 +205,19 @@ def _analyze(args: argparse.Namespace) -> int:
         at += run.start  # --at counts from the scenario's start
     stats = run.stats(at)
     target = args.run_dir / ("stats.json" if at is None else f"stats_at_{int(at)}.json")
-    target.write_text(json.dumps(stats, indent=2, default=str), encoding="utf-8")
+    problem = run.store.integrity()
+    if problem:
+        print(
+            f"socium: warning: the run store fails SQLite's integrity check ({problem}); the "
+            f"statistics below may be wrong and {target.name} is left as it was",
+            file=sys.stderr,
+        )
+    else:
+        try:
+            target.write_text(json.dumps(stats, indent=2, default=str), encoding="utf-8")
+        except OSError as err:  # a read-only run folder: the statistics are still printed
+            print(f"socium: note: {target} not written ({err.strerror})", file=sys.stderr)
+            target = Path("-")
     if args.json:
         print(json.dumps(stats, indent=2, default=str))
     else:
@@ -242,7 +286,7 @@ def _compare(args: argparse.Namespace) -> int:
 def _sweep(args: argparse.Namespace) -> int:
     from engine.scenario import load_scenario
     from engine.simulation import new_run_folder
-    from engine.sweep import parse_grid, parse_seeds, sweep
+    from engine.sweep import SweepInterrupted, parse_grid, parse_seeds, sweep
 
     loaded = load_scenario(args.scenario, args.overrides)
     for note in loaded.notes:
@@ -255,17 +299,21 @@ def _sweep(args: argparse.Namespace) -> int:
     def done(outcome: dict[str, Any]) -> None:
         print(f"{outcome['status']:>11}  {outcome['folder']}", file=sys.stderr)
 
-    result = sweep(
-        args.scenario,
-        seeds=seeds,
-        grid=grid,
-        folder=folder,
-        executor=args.executor,
-        workers=args.workers,
-        address=args.address,
-        on_done=done,
-        base=args.overrides,
-    )
+    try:
+        result = sweep(
+            args.scenario,
+            seeds=seeds,
+            grid=grid,
+            folder=folder,
+            executor=args.executor,
+            workers=args.workers,
+            address=args.address,
+            on_done=done,
+            base=args.overrides,
+        )
+    except SweepInterrupted as err:
+        print(f"\nsocium: {err} (sweep folder {folder})", file=sys.stderr)
+        return EXIT_INTERRUPTED
     skipped = sum(o["skipped"] for o in result["outcomes"])
     print(f"sweep folder: {folder} ({len(result['outcomes'])} runs, {skipped} already finished)")
     return 0 if all(o["status"] == "finished" for o in result["outcomes"]) else EXIT_FAILURE
@@ -288,11 +336,22 @@ def _resume(args: argparse.Namespace) -> int:
     from engine.scenario import parse_scenario
     from engine.store import RunStore
 
-    store = RunStore(args.run_dir)
+    store = RunStore(args.run_dir, read_only=True)
     info = store.run_info()
+    has_stats = bool(store.stored_stats())
     store.close()
     if info["status"] == "finished":
-        print(f"{args.run_dir}: the run already finished")
+        if has_stats and "statistics_error" not in (info.get("summary") or {}):
+            print(f"{args.run_dir}: the run already finished")
+            return 0
+        from engine.simulation import finish_statistics
+
+        print(
+            f"{args.run_dir}: the run finished without its statistics; computing them",
+            file=sys.stderr,
+        )
+        finish_statistics(args.run_dir)
+        print(f"statistics: {args.run_dir / 'stats.json'}")
         return 0
     loaded = parse_scenario(info["scenario_yaml"], Path(info["scenario_path"]))
     return _simulate(
@@ -328,6 +387,13 @@ def _simulate(loaded: Any, quiet: bool, **options: Any) -> int:
                 result = simulation.run()
         else:
             result = simulation.run()
+    except KeyboardInterrupt:
+        print(
+            f"\nsocium: aborted; {simulation.folder} holds every whole window: "
+            f"socium resume {simulation.folder} continues it",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
     finally:
         signal.signal(signal.SIGINT, previous)
     _print_summary(result.summary, result.status)
@@ -337,7 +403,21 @@ def _simulate(loaded: Any, quiet: bool, **options: Any) -> int:
     if table is not None:
         _print_table(table)
     print(f"run folder: {result.folder}")
-    return EXIT_INTERRUPTED if result.status == "interrupted" else 0
+    if result.status == "interrupted":
+        return EXIT_INTERRUPTED
+    share, limit = (
+        result.summary.get("fallback_share", 0.0),
+        loaded.scenario.model.max_fallback_share,
+    )
+    if share > limit:
+        print(
+            f"socium: warning: {share:.0%} of decisions fell back to their default because the "
+            f"model's replies were unusable (more than model.max_fallback_share = {limit:.0%}): "
+            "the statistics describe the fallbacks, not the model (exit code 3)",
+            file=sys.stderr,
+        )
+        return EXIT_DEGRADED
+    return 0
 
 
 def _print_summary(summary: dict[str, Any], status: str) -> None:

@@ -62,6 +62,23 @@ def _confined(value: str, info: ValidationInfo) -> str:
 DataPath = Annotated[str, AfterValidator(_confined)]
 
 
+def _inside(value: str, info: ValidationInfo) -> str:
+    """A file the run may create: relative to the scenario file, inside its folder."""
+    base = (info.context or {}).get("base")
+    if base is None:
+        return value
+    base_dir = Path(base).resolve()
+    target = (base_dir / value).resolve()
+    if Path(value).is_absolute() or not target.is_relative_to(base_dir):
+        raise ValueError(f"path {value!r} leaves the scenario folder {base_dir}")
+    if target.exists() and not target.is_file():
+        raise ValueError(f"{value!r} exists and is not a regular file")
+    return value
+
+
+OutputPath = Annotated[str, AfterValidator(_inside)]
+
+
 def _name(value: str) -> str:
     """Agent names reach other agents' prompts and XML exports: no control characters."""
     bad = [c for c in value if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")]

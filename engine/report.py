@@ -121,6 +121,8 @@ window.addEventListener("load", function () {{
 </script>
 </body></html>
 """
-    target = (out or run.folder) / "report.html"
+    folder = out or run.folder
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / "report.html"
     target.write_text(page, encoding="utf-8")
     return target

@@ -15,12 +15,21 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
-from engine.fields import Duration, Strict
+from engine.fields import Duration, OutputPath, Strict
 from engine.games import Game, GameNotInstalled, Problem, game_names, load_game, registered_games
 from engine.personas import PopulationConfig, load_population
 from engine.simtime import format_time
+from engine.templates import AGENT_PROMPTS, check
 from engine.types import Persona, ScenarioError
 from engine.yamlsource import (
     apply_override,
@@ -32,6 +41,7 @@ from engine.yamlsource import (
 )
 
 MAX_SCENARIO_BYTES = 1_000_000
+MAX_ACTIVATIONS = 100_000_000  # a run this long would take years of model calls
 
 
 class Prices(Strict):
@@ -53,9 +63,31 @@ class ModelBase(Strict):
         Literal["off", "record", "replay", "auto"],
         BeforeValidator(lambda v: "off" if v is False else v),  # YAML reads `off` as false
     ] = "off"
-    replay_path: str | None = Field(None, description="Replay cache (default: next to runs).")
+    replay_path: OutputPath | None = Field(
+        None, description="Replay cache, relative to the scenario (default: next to runs)."
+    )
     record_prompts: bool = True
     prices: Prices | None = None
+
+    @field_validator("replay_path")
+    @classmethod
+    def _a_cache(cls, value: str | None, info: ValidationInfo) -> str | None:
+        base = (info.context or {}).get("base")
+        if value is None or base is None:
+            return value
+        target = Path(base) / value
+        if target.is_file() and target.stat().st_size:
+            with target.open("rb") as handle:
+                if handle.read(16) != b"SQLite format 3\x00":
+                    raise ValueError(f"{value!r} exists and is not a replay cache (an SQLite file)")
+        return value
+
+    max_fallback_share: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Above this share of decisions falling back, `socium run` warns and exits 3.",
+    )
 
 
 class LocalModelConfig(ModelBase):
@@ -83,6 +115,12 @@ class OpenAIModelConfig(ModelBase):
     backoff: Duration = Field(0.5, description="First retry delay; doubles, with jitter.")
     max_backoff: Duration = Field(30.0)
     constrained: Literal["auto", "response_format", "guided", "none"] = "auto"
+    max_reply_bytes: int = Field(
+        4_000_000, ge=1000, le=1_000_000_000, description="Longer replies count as malformed."
+    )
+    max_retry_after: Duration = Field(
+        60.0, description="Longest wait a server's Retry-After may ask for; longer asks wait this."
+    )
 
 
 class ScriptedModelConfig(ModelBase):
@@ -115,6 +153,13 @@ class EmbedderConfig(Strict):
     base_url: str | None = None
     api_key_env: str | None = None
     batch_size: int = Field(256, ge=1, le=65536)
+    threads: int = Field(
+        1,
+        ge=1,
+        le=256,
+        description="CPU threads of a local sentence-transformers model; fixed so that its "
+        "arithmetic, and so the event log, does not depend on the machine's thread count.",
+    )
 
 
 class MemoryWeights(Strict):
@@ -136,7 +181,30 @@ class MemoryConfig(Strict):
     index: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
     importance: Literal["heuristic", "model"] = "heuristic"
     reflection_every: int | None = Field(None, ge=1, description="Reflect every N activations.")
+    max_perceivers: int = Field(
+        100,
+        ge=1,
+        le=1_000_000,
+        description="An event is filed into at most this many perceivers' memories (its actor "
+        "and target first): memory grows with events, not events x audience.",
+    )
     max_memory_chars: int = Field(1200, ge=0, description="Budget of memory text per prompt.")
+
+
+class PromptOverrides(Strict):
+    """Overrides of the agents' prompt templates (``$name`` placeholders; see agents/prompts.py)."""
+
+    system: str | None = Field(None, max_length=20_000)
+    decide: str | None = Field(None, max_length=20_000)
+    reflect: str | None = Field(None, max_length=20_000)
+
+    @field_validator("system", "decide", "reflect")
+    @classmethod
+    def _template(cls, text: str | None, info: ValidationInfo) -> str | None:
+        if text is None:
+            return None
+        assert info.field_name is not None
+        return check(text, AGENT_PROMPTS[info.field_name])
 
 
 class OutputConfig(Strict):
@@ -167,7 +235,7 @@ class Scenario(Strict):
     memory: MemoryConfig = MemoryConfig()
     population: PopulationConfig
     output: OutputConfig = OutputConfig()
-    prompts: dict[str, str] = Field(default_factory=dict, description="Prompt template overrides.")
+    prompts: PromptOverrides = PromptOverrides()
     game: GameSection
 
 
@@ -274,6 +342,15 @@ def parse_scenario(text: str, path: Path, overrides: Sequence[str] = ()) -> Load
                 "(use poisson or every)",
             )
         )
+    expected = expected_activations(scenario, personas)
+    if expected > MAX_ACTIVATIONS:
+        found.append(
+            Problem(
+                ("duration",),
+                f"about {expected:,.0f} activations expected (agents x rate x duration): more than "
+                f"{MAX_ACTIVATIONS:,}; shorten duration, lower the rates or the population",
+            )
+        )
     limit = game.window_limit(game_section)
     if limit is not None and scenario.window >= limit:
         found.append(
@@ -300,6 +377,20 @@ def parse_scenario(text: str, path: Path, overrides: Sequence[str] = ()) -> Load
             )
         )
     return LoadedScenario(scenario, game_section, path, data, tuple(personas), notes)
+
+
+def expected_activations(scenario: Scenario, personas: Sequence[Persona]) -> float:
+    """Mean number of activations the agents' own schedules make over the run."""
+    activity = scenario.population.activity
+    hours = scenario.duration / 3600.0
+    if activity.schedule == "turns":
+        return 0.0  # the game's turns: bounded by its horizon
+    if activity.schedule == "every":
+        default = activity.period or 3600.0
+        return sum(hours * 3600.0 / float(p.activity.get("period", default)) for p in personas)
+    peak = max(activity.profile) if activity.profile else 1.0
+    rates = (float(p.activity.get("rate", activity.rate)) for p in personas)
+    return sum(rates) * activity.scale * peak * hours
 
 
 def switch_backend(data: dict[str, Any], overrides: Sequence[str]) -> tuple[str, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+MAX_SECONDS = 1e9  # about 31.7 years: any longer simulated span is a typo
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 
 
@@ -23,13 +24,19 @@ def parse_duration(value: str | float | int) -> float:
     if isinstance(value, int | float):
         if value < 0 or value != value or value == float("inf"):
             raise ValueError(f"a duration is a finite number of seconds >= 0, not {value!r}")
-        return float(value)
+        return _bounded(float(value))
     if not isinstance(value, str):
         raise ValueError(f"not a duration: {value!r} (use a number with a unit: 90s, 30m, 2h, 7d)")
     match = _DURATION.match(value)
     if not match:
         raise ValueError(f"not a duration: {value!r} (use a number with a unit: 90s, 30m, 2h, 7d)")
-    return float(match.group(1)) * UNITS[match.group(2) or "s"]
+    return _bounded(float(match.group(1)) * UNITS[match.group(2) or "s"])
+
+
+def _bounded(seconds: float) -> float:
+    if seconds > MAX_SECONDS:
+        raise ValueError(f"{seconds:.3g} s is more than {MAX_SECONDS:.0e} s (about 31 years)")
+    return seconds
 
 
 def format_time(seconds: float) -> str:

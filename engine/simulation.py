@@ -10,6 +10,7 @@ calls and new memories; the perceivers' memories receive the events.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import sys
 import time
@@ -27,7 +28,7 @@ from engine.kernel import Activation, Every, Kernel, Poisson, Schedule, Window, 
 from engine.models import LanguageModel, build_model
 from engine.rng import RunSeeds, derive
 from engine.scenario import LoadedScenario
-from engine.store import RunStore
+from engine.store import STORE_FILE, FolderLock, RunStore
 from engine.types import (
     Action,
     ActionSpace,
@@ -137,7 +138,9 @@ class Simulation:
         if not output_dir.is_absolute():
             output_dir = Path.cwd() / output_dir
         self.folder = Path(out) if out else new_run_folder(output_dir, scenario.name)
-        if (self.folder / "run.sqlite").exists() and not resume:
+        self.lock = FolderLock(self.folder)  # two processes never write one run folder
+        if not resume and _holds_a_run(self.folder):
+            self.lock.release()
             raise ScenarioError(f"{self.folder}: already holds a run; choose another --out")
         self.model = model or build_model(
             scenario.model,
@@ -165,7 +168,7 @@ class Simulation:
             embedder=self.embedder,
         )
         self.gm.setup(self.personas)
-        prompts = Prompts(scenario.prompts)
+        prompts = Prompts(scenario.prompts.model_dump(exclude_none=True))
         self.prompt_templates = dict(prompts.templates)
         settings = AgentSettings(
             k=scenario.memory.k if scenario.memory.enabled else 0,
@@ -221,6 +224,7 @@ class Simulation:
             agents=[(p.name, _persona_dict(p)) for p in self.personas],
         )
         self.store.set_meta("prompts", self.prompt_templates)
+        self.store.set_meta("determinism", determinism(scenario))
 
     def _schedule_agents(self) -> None:
         for process in self.gm.processes():
@@ -304,6 +308,7 @@ class Simulation:
         horizon = self.game.horizon(self.loaded.game)
         played = until if horizon is None else min(until, self.scenario.start + horizon)
         end = self.kernel.env.now
+        aborted = False
         status = "failed"
         error: str | None = None
         stats: dict[str, Any] = {}
@@ -318,6 +323,9 @@ class Simulation:
                 self._commit_final(end)
             try:
                 stats = self.write_statistics(end)
+            except KeyboardInterrupt:  # the events are complete: resume computes the rest
+                stats_error = "statistics interrupted (Ctrl-C); socium resume computes them"
+                aborted = True
             except Exception as err:  # the run itself is complete and stored; say so
                 stats_error = (
                     f"statistics failed ({type(err).__name__}: {err}); the events are intact"
@@ -334,8 +342,11 @@ class Simulation:
                 summary["statistics_error"] = stats_error
             self.store.finish(status, summary, sim_time=end)
             self.store.close()
+            self.lock.release()
             await self.model.aclose()
             self._write_run_card()
+        if aborted:
+            raise KeyboardInterrupt
         return RunResult(self.folder, status, summary, stats)
 
     def run(self) -> RunResult:
@@ -424,6 +435,7 @@ class Simulation:
             "malformed_replies": totals.malformed,
             "repaired": totals.repaired,
             "fallbacks": totals.fallbacks,
+            "fallback_share": round(totals.fallbacks / actions, 4) if self.actions else 0.0,
             "cached_replies": totals.cached,
             "cost": round(totals.cost, 6),
             "peak_decisions_in_flight": self.kernel.peak_in_flight,
@@ -442,8 +454,9 @@ class _Committer:
         sim = self.sim
         memory_rows = []
         if sim.memory is not None:
+            cap = sim.scenario.memory.max_perceivers
             for event in events:
-                for agent in event.perceivers:
+                for agent in rememberers(event, cap):
                     text = sim.gm.narrate(event, agent)
                     if text:
                         kind = "action" if agent == event.actor else "event"
@@ -472,6 +485,37 @@ class _Committer:
         )
 
 
+def finish_statistics(folder: Path) -> dict[str, Any]:
+    """Compute and store the statistics of a finished run whose statistics were cut short."""
+    from engine.analysis import load_run
+
+    run = load_run(folder)
+    data = run.data()
+    stats = json.loads(json.dumps(run.plugin.statistics(data), default=str))
+    (folder / "stats.json").write_text(json.dumps(stats, indent=2, default=str), encoding="utf-8")
+    store = RunStore(folder)
+    store.write_stats([(name, None, value) for name, value in stats.items()])
+    summary = {k: v for k, v in (run.info.get("summary") or {}).items() if k != "statistics_error"}
+    store.finish("finished", summary)
+    store.close()
+    run.plugin.exports(data, folder)
+    return stats
+
+
+def determinism(scenario: Any) -> dict[str, Any]:
+    """What the event log depends on beyond the seed and the model's replies (run card)."""
+    embedder = scenario.embedder
+    record: dict[str, Any] = {
+        "seed_streams": "named (engine/rng.py); model calls seeded per activation",
+        "embedder": embedder_label(embedder),
+        "similarity_rounding": "scores rounded to 1e-6 before ranking, ties by order",
+    }
+    if embedder.kind in ("minilm", "sentence-transformers"):
+        record["embedder_threads"] = embedder.threads
+        record["torch"] = package_versions().get("torch", "?")
+    return record
+
+
 def statistics_embedder(block: Mapping[str, Any]) -> tuple[Any, str]:
     """The embedder of a stored scenario's ``embedder:`` block, for statistics of texts.
 
@@ -493,12 +537,46 @@ def statistics_embedder(block: Mapping[str, Any]) -> tuple[Any, str]:
     return embed, embedder_label(config)
 
 
+def _holds_a_run(folder: Path) -> bool:
+    """A store with a run header (a shell killed before its header holds nothing: reuse it)."""
+    path = folder / STORE_FILE
+    if not path.exists():
+        return False
+    try:
+        store = RunStore(folder, read_only=True)
+        store.run_info()
+        store.close()
+    except SociumError as err:
+        if "run header is missing" in str(err) or "schema version None" in str(err):
+            for suffix in ("", "-wal", "-shm"):
+                (folder / f"{STORE_FILE}{suffix}").unlink(missing_ok=True)
+            return False
+        return True
+    return True
+
+
 def embedder_label(config: Any) -> str:
     """What an embedder block computes, for statistics labels."""
     if config.kind == "hashing":
         return f"hashing (lexical, {config.dim}-d)"
     name = config.name or "all-MiniLM-L6-v2"
     return f"{config.kind}:{name} (semantic)"
+
+
+def rememberers(event: Event, cap: int) -> tuple[str, ...]:
+    """The perceivers who file ``event`` into memory, at most ``cap``.
+
+    All of them, or the actor and target and a deterministic share of the rest (by a hash
+    of the event and the name) up to ``cap``.
+    """
+    if len(event.perceivers) <= cap:
+        return event.perceivers
+    first = [a for a in (event.actor, event.target) if a is not None and a in event.perceivers]
+    rest = sorted(
+        (a for a in event.perceivers if a not in first),
+        key=lambda a: hashlib.blake2b(f"{event.seq}:{a}".encode(), digest_size=8).digest(),
+    )
+    return tuple(first + rest[: max(0, cap - len(first))])
 
 
 def _persona_dict(persona: Persona) -> Mapping[str, Any]:

@@ -161,6 +161,11 @@ class RunStore:
         rows = self.db.execute("SELECT name, value FROM stats WHERE t IS NULL").fetchall()
         return {name: json.loads(value) for name, value in rows}
 
+    def integrity(self) -> str | None:
+        """None if SQLite's quick check passes, else what it found."""
+        rows = [str(r[0]) for r in self.db.execute("PRAGMA quick_check(5)").fetchall()]
+        return None if rows == ["ok"] else "; ".join(rows)
+
     def schema_version(self) -> int | None:
         """The schema version recorded in the store (None: not a socium store)."""
         try:
@@ -311,7 +316,9 @@ class RunStore:
             )
             raise SociumError(
                 f"{self.path}: resume diverged from the stored run in window {index} (event "
-                f"{first}); the code or the model's replies changed since it was written"
+                f"{first}): the code, the model's replies or the embedder's arithmetic (torch "
+                "build, CPU, embedder.threads: see the run card's determinism record) differ "
+                "from those that wrote it"
             )
 
     def replies(self) -> dict[str, tuple[str, int, int, str | None]]:
@@ -351,7 +358,10 @@ class RunStore:
         cursor = self.db.execute("SELECT * FROM run")
         row = cursor.fetchone()
         if row is None:
-            raise SociumError(f"{self.path}: the run header is missing")
+            raise SociumError(
+                f"{self.path}: the run header is missing (the run was killed before it started); "
+                "start it again with socium run --out on this folder"
+            )
         info = dict(zip([c[0] for c in cursor.description], row, strict=True))
         for key in ("overrides", "versions", "summary"):
             if info.get(key):
@@ -385,6 +395,40 @@ class RunStore:
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self.db)
+
+
+class FolderLock:
+    """An exclusive lock on a run folder, held while a process runs or resumes it.
+
+    ``flock`` on ``run.lock``: the kernel drops it when the process dies, so a killed
+    run never leaves a stale lock. The file records who holds it, for the message.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        import fcntl
+        import os
+
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / "run.lock"
+        self.handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 (held until release)
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self.handle.seek(0)
+            holder = self.handle.read().strip() or "another process"
+            self.handle.close()
+            raise SociumError(
+                f"{folder} is in use by {holder}; wait for it to end, or choose another --out"
+            ) from None
+        self.handle.seek(0)
+        self.handle.truncate()
+        self.handle.write(f"socium process {os.getpid()} (since {_now()})")
+        self.handle.flush()
+
+    def release(self) -> None:
+        """Let another process take the folder."""
+        if not self.handle.closed:
+            self.handle.close()
 
 
 def _read_only(path: Path) -> sqlite3.Connection:

@@ -9,11 +9,16 @@ Mann-Whitney tests per grid point, ``sweep_stats.json``).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import multiprocessing
+import os
 import re
 import shutil
+import signal
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -22,6 +27,16 @@ from typing import Any
 
 from engine.store import STORE_FILE, RunStore
 from engine.types import ScenarioError, SociumError
+
+
+class SweepInterrupted(SociumError):
+    """Ctrl-C stopped a sweep: some runs finished, the others stopped or never started."""
+
+    def __init__(self, done: int, total: int) -> None:
+        super().__init__(
+            f"sweep interrupted: {done} of {total} runs ended (finished or stopped after their "
+            "window); run the same sweep command again to resume the rest"
+        )
 
 
 @dataclass(frozen=True)
@@ -58,7 +73,8 @@ def parse_grid(items: Sequence[str]) -> list[tuple[str, list[str]]]:
         key, sep, values = item.partition("=")
         if not sep or not key or not values:
             raise ScenarioError(f"--grid {item}: expected key=value1,value2")
-        grid.append((key.strip(), [v.strip() for v in values.split(",")]))
+        unique = list(dict.fromkeys(v.strip() for v in values.split(",")))  # one folder each
+        grid.append((key.strip(), unique))
     return grid
 
 
@@ -94,18 +110,67 @@ def finished(folder: Path) -> bool:
 
 
 def run_one(scenario: str, run: SweepRun) -> dict[str, Any]:
-    """Execute one run (in a worker process or a Ray task); a stale folder is redone."""
-    from engine.scenario import load_scenario
+    """Execute one run (in a worker process or a Ray task).
+
+    An interrupted or killed attempt is resumed (runs are deterministic: the same log);
+    a folder that holds no run is started afresh. While it runs, SIGINT asks it to stop
+    after its current window, marked ``interrupted``.
+    """
+    from engine.scenario import load_scenario, parse_scenario
     from engine.simulation import Simulation
 
     folder = Path(run.folder)
     if finished(folder):
         return {"folder": run.folder, "status": "finished", "skipped": True}
-    if folder.exists():
-        shutil.rmtree(folder)  # an interrupted attempt: start it again from scratch
-    loaded = load_scenario(scenario, run.overrides)
-    result = Simulation(loaded, seed=run.seed, out=folder, overrides=run.overrides).run()
+    resume = _resumable(folder)
+    if not resume and folder.exists():
+        shutil.rmtree(folder)
+    if resume:
+        store = RunStore(folder, read_only=True)
+        info = store.run_info()
+        store.close()
+        loaded = parse_scenario(info["scenario_yaml"], Path(info["scenario_path"]))
+    else:
+        loaded = load_scenario(scenario, run.overrides)
+    simulation = Simulation(
+        loaded, seed=run.seed, out=folder, overrides=run.overrides, resume=resume
+    )
+    previous = signal.signal(signal.SIGINT, lambda *_: simulation.request_stop())
+    try:
+        result = simulation.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
     return {"folder": run.folder, "status": result.status, "skipped": False}
+
+
+def _resumable(folder: Path) -> bool:
+    """A run folder with a started, unfinished run (interrupted, failed or killed)."""
+    if not (folder / STORE_FILE).exists():
+        return False
+    try:
+        store = RunStore(folder, read_only=True)
+        status = store.run_info()["status"]
+        store.close()
+    except SociumError:
+        return False
+    return status in ("interrupted", "failed", "running")
+
+
+def _worker_start(parent: int) -> None:
+    """Initializer of a local worker: ignore Ctrl-C while idle; die with the parent.
+
+    The run in progress installs its own SIGINT handler (stop after the window). A
+    watchdog thread notices the parent is gone (re-parented) and ends the worker: its run
+    keeps whole windows and resumes with the sweep.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def execute(
@@ -146,13 +211,32 @@ def execute(
         # spawn, never fork: a parent that has run torch (an embedder, a notebook) leaves
         # its thread pools locked in a forked child, which then hangs in its first encode.
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = [pool.submit(run_one, str(scenario), r) for r in todo]
+        pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=context,
+            initializer=_worker_start,
+            initargs=(os.getpid(),),
+        )
+        futures = [pool.submit(run_one, str(scenario), r) for r in todo]
+        try:
             for future in futures:
                 outcome = future.result()
                 results[outcome["folder"]] = outcome
                 if on_done:
                     on_done(outcome)
+        except KeyboardInterrupt:
+            # Ctrl-C: queued runs never start; running ones stop after their current
+            # window, marked interrupted (the sweep's next start resumes them).
+            for future in futures:
+                future.cancel()
+            for child in multiprocessing.active_children():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child.pid, signal.SIGINT)  # type: ignore[arg-type]
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise SweepInterrupted(
+                sum(f.done() and not f.cancelled() for f in futures), len(futures)
+            ) from None
+        pool.shutdown(wait=True)
     else:
         raise ScenarioError(f"--executor {executor}: use local or ray")
     return [results[r.folder] for r in runs]

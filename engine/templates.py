@@ -13,6 +13,13 @@ from __future__ import annotations
 from collections.abc import Collection
 from string import Template
 
+AGENT_PROMPTS: dict[str, frozenset[str]] = {
+    "system": frozenset({"persona"}),
+    "decide": frozenset({"persona", "memories", "observation", "actions", "time"}),
+    "reflect": frozenset({"persona", "memories"}),
+}
+"""The agents' prompt templates a scenario may override (``prompts:``) and their variables."""
+
 
 def check(text: str, allowed: Collection[str]) -> str:
     """Return ``text`` if every placeholder is well formed and in ``allowed``.

@@ -18,11 +18,21 @@ from pydantic import BaseModel, ValidationError
 
 from engine.types import ScenarioError
 
+MAX_NODES = 50_000  # values after expanding anchors: far beyond any real scenario
+MAX_DEPTH = 64
+
 
 def parse_yaml(text: str, path: Path) -> tuple[dict[tuple[Any, ...], int], Any]:
-    """Parse safely; return the data and a map from key paths to 1-based line numbers."""
+    """Parse safely; return the data and a map from key paths to 1-based line numbers.
+
+    Anchors and aliases are expanded in a bounded walk first: a file whose aliases
+    expand to more than ``MAX_NODES`` values ("billion laughs"), nests deeper than
+    ``MAX_DEPTH`` or contains itself is a ``file:line`` error before anything else
+    (validation, printing, the run) walks the tree.
+    """
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+        lines = _walk(root, path)
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
@@ -35,10 +45,35 @@ def parse_yaml(text: str, path: Path) -> tuple[dict[tuple[Any, ...], int], Any]:
         ) from None
     except yaml.YAMLError as err:
         raise ScenarioError(f"{path}:1: (yaml): {one_line(err)}") from None
-    lines: dict[tuple[Any, ...], int] = {}
+    except RecursionError:
+        raise ScenarioError(
+            f"{path}:1: (yaml): nested too deeply (at most {MAX_DEPTH} levels)"
+        ) from None
+    return lines, data
 
-    def walk(node: yaml.Node, at: tuple[Any, ...]) -> None:
-        lines.setdefault(at, node.start_mark.line + 1)
+
+def _walk(root: yaml.Node | None, path: Path) -> dict[tuple[Any, ...], int]:
+    """Line numbers of every key path, in a walk bounded in size and depth."""
+    lines: dict[tuple[Any, ...], int] = {}
+    if root is None:
+        return lines
+    visits = 0
+    stack: list[tuple[yaml.Node, tuple[Any, ...], frozenset[int]]] = [(root, (), frozenset())]
+    while stack:
+        node, at, ancestors = stack.pop()
+        visits += 1
+        line = node.start_mark.line + 1
+        if visits > MAX_NODES:
+            raise ScenarioError(
+                f"{path}:{line}: (yaml): the file expands to more than {MAX_NODES:,} values "
+                "through anchors and aliases; write the values out"
+            )
+        if len(at) > MAX_DEPTH:
+            raise ScenarioError(f"{path}:{line}: (yaml): nested more than {MAX_DEPTH} levels deep")
+        if id(node) in ancestors:
+            raise ScenarioError(f"{path}:{line}: (yaml): an alias refers to its own anchor")
+        lines.setdefault(at, line)
+        inside = ancestors | {id(node)}
         if isinstance(node, yaml.MappingNode):
             seen: set[Any] = set()
             for key_node, value_node in node.value:
@@ -48,16 +83,13 @@ def parse_yaml(text: str, path: Path) -> tuple[dict[tuple[Any, ...], int], Any]:
                         f"{path}:{key_node.start_mark.line + 1}: {dotted((*at, key))}: duplicate key"
                     )
                 seen.add(key)
-                lines[(*at, key)] = key_node.start_mark.line + 1
-                walk(value_node, (*at, key))
+                lines.setdefault((*at, key), key_node.start_mark.line + 1)
+                stack.append((value_node, (*at, key), inside))
         elif isinstance(node, yaml.SequenceNode):
             for index, item in enumerate(node.value):
-                lines[(*at, index)] = item.start_mark.line + 1
-                walk(item, (*at, index))
-
-    if root is not None:
-        walk(root, ())
-    return lines, data
+                lines.setdefault((*at, index), item.start_mark.line + 1)
+                stack.append((item, (*at, index), inside))
+    return lines
 
 
 def one_line(message: object) -> str:

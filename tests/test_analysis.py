@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -203,3 +204,57 @@ def test_exported_graphml_equals_the_run_folders(social_run: Path, tmp_path: Pat
     assert {"activity", "influence", "followers", "following", "description"} <= set(
         next(iter(exported.nodes(data=True)))[1]
     )
+
+
+def test_a_read_only_run_folder_is_analyzed_and_reports_need_out(
+    social_run: Path, tmp_path: Path
+) -> None:
+    # a read-only copy: analyze works and says it did not write; report and export need --out
+    readonly = tmp_path / "readonly"
+    shutil.copytree(social_run, readonly)
+    (readonly / "stats.json").unlink()
+    for path in readonly.iterdir():
+        path.chmod(0o444)
+    readonly.chmod(0o555)
+    try:
+        if os.access(readonly, os.W_OK):  # root ignores permissions: nothing to test there
+            pytest.skip("file permissions do not bind this user")
+        done = _cli("analyze", str(readonly))
+        assert done.returncode == 0 and "not written" in done.stderr and "followers" in done.stdout
+        done = _cli("report", str(readonly))
+        assert done.returncode == 1 and "write the output elsewhere with --out DIR" in done.stderr
+        assert _cli("report", str(readonly), "--out", str(tmp_path / "out")).returncode == 0
+    finally:
+        readonly.chmod(0o755)
+        for path in readonly.iterdir():
+            path.chmod(0o644)
+
+
+def test_damaged_run_folders_get_one_line_messages(social_run: Path, tmp_path: Path) -> None:
+    cases = {}
+    cases["a directory"] = tmp_path / "dir"
+    (cases["a directory"] / "run.sqlite").mkdir(parents=True)
+    cases["not a database"] = tmp_path / "text"
+    cases["not a database"].mkdir()
+    (cases["not a database"] / "run.sqlite").write_text("hello, I am not SQLite\n" * 100)
+    cases["truncated"] = tmp_path / "truncated"
+    shutil.copytree(social_run, cases["truncated"])
+    store = cases["truncated"] / "run.sqlite"
+    store.write_bytes(store.read_bytes()[:4096])
+    cases["a missing table"] = tmp_path / "missing"
+    shutil.copytree(social_run, cases["a missing table"])
+    db = sqlite3.connect(cases["a missing table"] / "run.sqlite")
+    db.execute("DROP TABLE events")
+    db.commit()
+    db.close()
+    for case, folder in cases.items():
+        commands = [["analyze", str(folder)], ["report", str(folder)]]
+        if case != "a missing table":  # a finished run has nothing to resume, damaged or not
+            commands.append(["resume", str(folder)])
+        for command in commands:
+            done = _cli(*command)
+            assert done.returncode in (1, 2), (case, command, done.stderr)
+            assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, (
+                case,
+                done.stderr,
+            )

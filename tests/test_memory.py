@@ -261,3 +261,29 @@ def test_reflection_adds_one_condensed_memory_every_n_activations(scripted_town,
     assert reflections == calls > 0
     assert calls <= activations // 2 + 4  # one per two activations of each agent
     assert result.summary["decision_calls_per_action"] > 1
+
+
+def test_an_event_a_crowd_perceives_is_remembered_by_at_most_max_perceivers(
+    scripted_town,
+    tmp_path,  # type: ignore[no-untyped-def]
+) -> None:
+    """Everyone in one place hears everything: memory must not grow as events x crowd."""
+    import sqlite3
+
+    from engine.scenario import load_scenario
+    from engine.simulation import Simulation, rememberers
+    from engine.types import Event
+
+    crowd = Event(0.0, "speak", "a", None, {}, tuple("abcdefgh"), seq=7)
+    kept = rememberers(crowd, 3)
+    assert (
+        kept[0] == "a" and len(kept) == 3 and kept == rememberers(crowd, 3)
+    )  # actor first; stable
+    loaded = load_scenario(scripted_town, ["memory.max_perceivers=2", "game.locations=[square]"])
+    Simulation(loaded, out=tmp_path / "run").run()
+    db = sqlite3.connect(tmp_path / "run" / "run.sqlite")
+    speeches = db.execute("SELECT COUNT(*) FROM events WHERE kind = 'speak'").fetchone()[0]
+    heard = db.execute("SELECT COUNT(*) FROM memories WHERE text LIKE '%said at the%'").fetchone()[
+        0
+    ]
+    assert speeches > 0 and heard <= 2 * speeches  # 4 agents share the square, 2 remember

@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import SCRIPTED_TOWN, stored_events
 
 TOWN = SCRIPTED_TOWN.replace("duration: 6h", "duration: 12h").replace(
@@ -171,3 +173,189 @@ def test_resume_after_the_model_server_died(
     assert resumed.returncode == 0, resumed.stderr
     assert stored_events(out) == stored_events(reference)
     assert served > 0
+
+
+def _social(out: Path, threads: int, *extra: str) -> subprocess.Popen[str]:
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "engine.cli",
+            "run",
+            str(root / "scenarios/social_media/quick.yaml"),
+            "--set",
+            "model.backend=scripted",
+            "--set",
+            "game.null_samples=0",
+            "--set",
+            "game.bootstrap_samples=0",
+            *extra,
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def test_the_event_log_does_not_depend_on_the_cpu_thread_count(tmp_path: Path) -> None:
+    """MiniLM embeddings feed memory retrieval and feeds; 1 or 2 threads, the same log."""
+    import pytest
+
+    pytest.importorskip("sentence_transformers")
+    logs = {}
+    for threads in (1, 2):
+        process = _social(tmp_path / f"t{threads}", threads)
+        assert process.wait(timeout=600) == 0, process.stderr.read() if process.stderr else ""
+        logs[threads] = stored_events(tmp_path / f"t{threads}")
+    assert logs[1] == logs[2] and len(logs[1]) > 50
+
+    # killed at 1 thread, resumed at 2: the uninterrupted log
+    out = tmp_path / "killed"
+    process = _social(out, 1, "--set", "model.delay=0.05")
+    deadline = time.monotonic() + 300
+    while _windows(out) < 20 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert 0 < _windows(out) < 60
+    env = {**os.environ, "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}
+    done = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "resume", str(out), "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert stored_events(out) == logs[1]
+
+
+def test_two_runs_on_one_folder_the_second_refuses_naming_the_first(
+    write_scenario: Callable[..., Path], tmp_path: Path
+) -> None:
+    scenario = write_scenario(
+        TOWN.replace("delay: 0.01", "delay: 0.3")
+    )  # still running while we try
+    out = tmp_path / "shared"
+    first = _socium("run", str(scenario), "--out", str(out))
+    deadline = time.monotonic() + 60
+    while _windows(out) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    for command in (["run", str(scenario), "--out", str(out)], ["resume", str(out)]):
+        second = subprocess.run(
+            [sys.executable, "-m", "engine.cli", *command, "--quiet"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert second.returncode == 1, second.stderr
+        assert (
+            f"is in use by socium process {first.pid}" in second.stderr
+            and "Traceback" not in second.stderr
+        )
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    done = _resume(out)  # the lock died with its holder
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_store_killed_before_its_header_is_started_again(
+    write_scenario: Callable[..., Path], tmp_path: Path
+) -> None:
+    from engine.store import RunStore
+
+    out = tmp_path / "shell"
+    RunStore(out, create=True).close()  # what a SIGKILL right after creating the store leaves
+    done = _resume(out)
+    assert done.returncode == 1 and "killed before it started" in done.stderr
+    scenario = write_scenario(TOWN.replace("duration: 12h", "duration: 2h"))
+    done = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "run", str(scenario), "--out", str(out), "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_second_ctrl_c_aborts_cleanly_and_resume_reaches_the_same_log(
+    write_scenario: Callable[..., Path], tmp_path: Path
+) -> None:
+    scenario = write_scenario(TOWN.replace("delay: 0.01", "delay: 0.05"))
+    reference = _reference_run(scenario, tmp_path / "reference")
+    out = tmp_path / "aborted"
+    process = _socium("run", str(scenario), "--out", str(out))
+    deadline = time.monotonic() + 60
+    while _windows(out) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130 and "Traceback" not in stderr
+    assert "aborted" in stderr or "stopping after the current window" in stderr
+    db = sqlite3.connect(out / "run.sqlite")
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    db.close()
+    done = _resume(out)
+    assert done.returncode == 0, done.stderr
+    assert stored_events(out) == stored_events(reference)
+
+
+def test_statistics_cut_short_are_computed_by_resume(
+    scripted_town: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from engine.scenario import load_scenario
+    from engine.simulation import Simulation
+    from gamemaster.narrative import NarrativeGame
+
+    def interrupted(self: object, data: object) -> dict[str, object]:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(NarrativeGame, "statistics", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            Simulation(load_scenario(scripted_town), out=tmp_path / "run").run()
+    db = sqlite3.connect(tmp_path / "run" / "run.sqlite")
+    status, summary = db.execute("SELECT status, summary FROM run").fetchone()
+    db.close()
+    assert (
+        status == "finished" and "statistics interrupted" in json.loads(summary)["statistics_error"]
+    )
+    done = _resume(tmp_path / "run")
+    assert done.returncode == 0 and "computing them" in done.stderr, done.stderr
+    stats = json.loads((tmp_path / "run" / "stats.json").read_text())
+    assert stats["game"] == "narrative" and _resume(tmp_path / "run").stdout.endswith(
+        "already finished\n"
+    )
+
+
+def test_a_run_of_fallbacks_warns_and_exits_3(
+    write_scenario: Callable[..., Path], tmp_path: Path
+) -> None:
+    scenario = write_scenario(TOWN.replace("delay: 0.01", "malformed_rate: 1.0, parse_retries: 0"))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "engine.cli",
+            "run",
+            str(scenario),
+            "--out",
+            str(tmp_path / "run"),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 3, done.stderr
+    assert "of decisions fell back to their default" in done.stderr

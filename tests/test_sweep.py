@@ -146,3 +146,106 @@ def test_a_sweep_runs_after_the_parent_used_torch(
         path, seeds=[0, 1], grid=[], folder=tmp_path / "sweep", executor="local", workers=2
     )
     assert [o["status"] for o in result["outcomes"]] == ["finished", "finished"]
+
+
+SLOW = DONOR.replace("delay: 0.005", "delay: 0.1")
+
+
+def _children(pid: int) -> set[int]:
+    done = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
+    return {int(p) for p in done.stdout.split()}
+
+
+def _alive(pids: set[int]) -> set[int]:
+    alive = set()
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        state = (
+            Path(f"/proc/{pid}/stat").read_text().split()[2]
+            if Path(f"/proc/{pid}/stat").exists()
+            else "X"
+        )
+        if state != "Z":
+            alive.add(pid)
+    return alive
+
+
+def _sweep_process(scenario: Path, folder: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "engine.cli",
+            "sweep",
+            str(scenario),
+            "--seeds",
+            "0-5",
+            "--workers",
+            "2",
+            "--out",
+            str(folder),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _wait_for_runs(folder: Path, process: subprocess.Popen[str]) -> set[int]:
+    deadline = time.monotonic() + 120
+    workers: set[int] = set()
+    while time.monotonic() < deadline and process.poll() is None:
+        workers = (
+            {p for p in _children(process.pid) if "spawn" in Path(f"/proc/{p}/cmdline").read_text()}
+            if process.poll() is None
+            else set()
+        )
+        if len(list(folder.rglob("run.sqlite"))) >= 2 and len(workers) >= 2:
+            time.sleep(0.5)
+            return workers
+        time.sleep(0.1)
+    raise AssertionError("the sweep's runs did not start")
+
+
+def test_no_worker_survives_a_killed_sweep(
+    write_scenario: Callable[..., Path], tmp_path: Path
+) -> None:
+    scenario = write_scenario(SLOW)
+    process = _sweep_process(scenario, tmp_path / "sweep")
+    workers = _wait_for_runs(tmp_path / "sweep", process)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    deadline = time.monotonic() + 10
+    while _alive(workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(workers)
+
+
+def test_ctrl_c_stops_queued_runs_and_marks_running_ones_interrupted(
+    write_scenario: Callable[..., Path], tmp_path: Path
+) -> None:
+    scenario = write_scenario(SLOW)
+    folder = tmp_path / "sweep"
+    process = _sweep_process(scenario, folder)
+    workers = _wait_for_runs(folder, process)
+    os.killpg(process.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole group
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130 and "Traceback" not in stderr, stderr
+    assert "sweep interrupted" in stderr
+    assert not _alive(workers)
+    statuses = {}
+    for store in folder.rglob("run.sqlite"):
+        db = sqlite3.connect(store)
+        statuses[store.parent.name] = db.execute("SELECT status FROM run").fetchone()[0]
+        db.close()
+    assert 2 <= len(statuses) < 6  # queued runs never started
+    assert (
+        set(statuses.values()) <= {"interrupted", "finished"} and "interrupted" in statuses.values()
+    )
+    again = _sweep_process(scenario, folder)  # the same command resumes and completes the sweep
+    assert again.wait(timeout=600) == 0, again.stderr.read() if again.stderr else ""
+    assert len(list(folder.rglob("run.sqlite"))) == 6

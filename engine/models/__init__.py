@@ -59,6 +59,8 @@ def build_backend(config: Any, *, base_dir: Path, replay_dir: Path, seed: int = 
             max_backoff=config.max_backoff,
             constrained=config.constrained,
             rng=random.Random(seed),
+            max_reply_bytes=config.max_reply_bytes,
+            max_retry_after=config.max_retry_after,
         )
     else:
         from engine.models.local import LocalBackend

@@ -73,6 +73,7 @@ class Generation:
     retries: int = 0
     cached: bool = False
     model: str | None = None
+    error: str | None = None  # the reply arrived but is unusable (counted as malformed)
 
 
 @dataclass(frozen=True, slots=True)

@@ -194,7 +194,15 @@ class LanguageModel:
             messages, max_tokens=max_tokens, temperature=temperature, seed=seed, stop=stop
         )
         generation = await self.complete(request, context)
-        self.ledger.record(request, generation, backend=self.backend, outcome="ok", context=context)
+        outcome = "ok" if generation.error is None else "malformed"
+        self.ledger.record(
+            request,
+            generation,
+            backend=self.backend,
+            outcome=outcome,
+            context=context,
+            error=generation.error,
+        )
         return generation
 
     async def json(
@@ -225,6 +233,8 @@ class LanguageModel:
             )
             generation = await self.complete(request, context)
             try:
+                if generation.error is not None:
+                    raise ParseError(generation.error)
                 value, outcome = parse(generation.text, schema)
             except ParseError as err:
                 notes.append(str(err))

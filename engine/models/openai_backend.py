@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import random
 import time
@@ -38,6 +39,7 @@ from engine.models.base import Generation, Request
 from engine.types import ModelError
 
 RETRY_STATUS = {408, 409, 429}
+MAX_TOKENS_COUNT = 10**9  # usage counts beyond this (or negative, or not integers) are ignored
 _sleep = asyncio.sleep  # the retry wait; tests replace it to record delays
 STYLES = ("response_format", "json_object", "guided", "none")
 
@@ -76,6 +78,8 @@ class OpenAIBackend:
         max_backoff: float = 30.0,
         constrained: str = "auto",
         rng: random.Random | None = None,
+        max_reply_bytes: int = 4_000_000,
+        max_retry_after: float = 60.0,
     ) -> None:
         if not model:
             raise ModelError("the openai backend needs model: <server model id>")
@@ -99,6 +103,9 @@ class OpenAIBackend:
         self.max_backoff = max_backoff
         self.constrained = constrained
         self.timeout = timeout
+        self.max_reply_bytes = max_reply_bytes
+        self.max_retry_after = max_retry_after
+        self._secret = api_key if api_key_env else None  # redacted from every message
         # Jitter only changes wall-clock waits, never replies, so it may use its own stream.
         self._jitter = rng or random.Random(0)
         self._headers = {
@@ -120,7 +127,7 @@ class OpenAIBackend:
             endpoint = min(self.endpoints, key=lambda e: e.outstanding)
             endpoint.outstanding += 1
             try:
-                text, usage, model = await self._send(endpoint, request)
+                text, usage, model, error = await self._send(endpoint, request)
                 return Generation(
                     text,
                     usage[0],
@@ -129,27 +136,45 @@ class OpenAIBackend:
                     retries,
                     False,
                     model,
+                    error,
                 )
             except _Transient as err:
                 failure = err
+            except ModelError as err:
+                raise ModelError(self._redact(str(err))) from None
             finally:
                 endpoint.outstanding -= 1
             if retries >= self.max_retries:
                 raise ModelError(
-                    f"{endpoint.url}: no usable reply after {retries + 1} attempts "
-                    f"({_short(failure)}); the server looks down. "
-                    "The run stopped after its last whole window; fix the server and resume."
+                    self._redact(
+                        f"{endpoint.url}: no usable reply after {retries + 1} attempts "
+                        f"({_short(failure)}); the server looks down. "
+                        "The run stopped after its last whole window; fix the server and resume."
+                    )
                 ) from None
-            delay = min(self.max_backoff, self.backoff * 2**retries)
-            delay = (
-                self._jitter.uniform(0, delay) if failure.wait is None else max(failure.wait, 0.0)
-            )
             retries += 1
-            await _sleep(delay)
+            await _sleep(self._delay(retries - 1, failure.wait))
+
+    def _delay(self, retries: int, wait: float | None) -> float:
+        """Backoff with full jitter, or the server's Retry-After capped at ``max_retry_after``.
+
+        A Retry-After beyond the cap (an hour, infinity, not a number) waits the cap: the
+        attempt still counts against ``max_retries``, so a server that keeps asking for
+        patience stops the run with a resumable store instead of stalling it.
+        """
+        if wait is None:
+            return self._jitter.uniform(0, min(self.max_backoff, self.backoff * 2**retries))
+        if not math.isfinite(wait) or wait > self.max_retry_after:
+            return self.max_retry_after
+        return max(wait, 0.0)
+
+    def _redact(self, text: str) -> str:
+        """``text`` without the API key (a server may echo the Authorization header)."""
+        return text.replace(self._secret, "[redacted]") if self._secret else text
 
     async def _send(
         self, endpoint: _Endpoint, request: Request
-    ) -> tuple[str, tuple[int, int], str]:
+    ) -> tuple[str, tuple[int, int], str, str | None]:
         styles = self._styles(endpoint, request)
         for position, style in enumerate(styles):
             status, headers, body = await self._post(endpoint, self._arguments(request, style))
@@ -166,17 +191,7 @@ class OpenAIBackend:
             )
         if request.constraint is not None:
             endpoint.style = style
-        try:
-            data = json.loads(body)
-            text = data["choices"][0]["message"].get("content") or ""
-            usage = data.get("usage") or {}
-            tokens = (
-                int(usage.get("prompt_tokens") or 0),
-                int(usage.get("completion_tokens") or 0),
-            )
-        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as err:
-            raise _Transient(f"malformed completion body: {err!r}") from None
-        return text, tokens, str(data.get("model") or self.model or "")
+        return completion(body, self.max_reply_bytes, self.model or "")
 
     async def _post(
         self, endpoint: _Endpoint, arguments: dict[str, Any]
@@ -190,7 +205,12 @@ class OpenAIBackend:
                 data=json.dumps(arguments).encode(),
                 proxy=endpoint.proxy,
             ) as response:
-                return response.status, response.headers, await response.read()
+                body = bytearray()
+                async for chunk in response.content.iter_chunked(1 << 16):
+                    body += chunk
+                    if len(body) > self.max_reply_bytes:  # stop reading: the reply is refused
+                        break
+                return response.status, response.headers, bytes(body)
         except aiohttp.InvalidURL as err:
             raise ModelError(f"model.base_url {endpoint.url!r} is not usable: {err}") from None
         except TimeoutError:
@@ -257,6 +277,55 @@ class OpenAIBackend:
             await session.close()
 
 
+def completion(body: bytes, limit: int, model: str) -> tuple[str, tuple[int, int], str, str | None]:
+    """Text, usage, model id and the reason it is unusable (None: usable) of a 200 body.
+
+    Accepted: ``content`` as a string, as a list of text parts (the OpenAI multi-part
+    form, joined) or null (empty). Refused, as a malformed reply the caller counts and
+    re-asks: a body over ``limit`` bytes, one that is not JSON (or nests too deep to
+    read), not a completion, or whose content is neither. Usage counts that are not
+    integers from 0 to 10**9 count as 0; a model id is cut to 200 characters.
+    """
+    if len(body) > limit:
+        return "", (0, 0), model, f"reply of more than {limit:,} bytes (model.max_reply_bytes)"
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError) as err:
+        return "", (0, 0), model, f"reply is not JSON ({_short(type(err).__name__)})"
+    try:
+        message = data["choices"][0]["message"]
+        content = message.get("content")
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return "", (0, 0), model, "reply is not a chat completion (no choices[0].message)"
+    if isinstance(content, list):  # multi-part content: the text of each part, joined
+        texts = [
+            p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)
+        ]
+        if len(texts) != len(content):
+            return "", (0, 0), model, "reply content has parts that are not text"
+        content = "".join(texts)
+    if content is not None and not isinstance(content, str):
+        return "", (0, 0), model, f"reply content is a {type(content).__name__}, not text"
+    usage = data.get("usage") if isinstance(data, dict) else None
+    usage = usage if isinstance(usage, dict) else {}
+    served = data.get("model") if isinstance(data, dict) else None
+    return (
+        content or "",
+        (_count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))),
+        served[:200] if isinstance(served, str) and served else model,
+        None,
+    )
+
+
+def _count(value: object) -> int:
+    """A token count, or 0 when it is not an integer from 0 to 10**9."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0
+    if not math.isfinite(value) or value < 0 or value > MAX_TOKENS_COUNT or value != int(value):
+        return 0
+    return int(value)
+
+
 def _proxy_for(url: str) -> str | None:
     """The proxy the environment names for ``url`` (``HTTPS_PROXY``, ``NO_PROXY``...).
 
@@ -296,11 +365,11 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
 def _error_message(body: bytes) -> str:
     """The server's error text: OpenAI's ``{"error": {"message": ...}}`` or the raw body."""
     try:
-        error = json.loads(body).get("error")
+        error = json.loads(body[:100_000]).get("error")
         message = error.get("message") if isinstance(error, dict) else error
         if message:
             return _short(str(message))
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         pass
     return _short(body.decode("utf-8", "replace")) or "(empty body)"
 

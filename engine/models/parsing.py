@@ -48,16 +48,18 @@ def number_schema(low: float | None, high: float | None, integer: bool = False) 
 
 def parse(text: str, schema: Mapping[str, Any]) -> tuple[Any, str]:
     """Parse ``text`` as a JSON value valid under ``schema``; see the module docstring."""
+    if not isinstance(text, str):
+        raise ParseError(f"reply is a {type(text).__name__}, not text")
     stripped = text.strip()
     try:
         value = json.loads(stripped)
         return validate(value, schema), "ok"
-    except (json.JSONDecodeError, ParseError):
+    except (json.JSONDecodeError, ParseError, RecursionError):
         pass
     for candidate in _json_candidates(stripped):
         try:
             return validate(candidate, schema), "repaired"
-        except ParseError:
+        except (ParseError, RecursionError):
             continue
     recovered = _recover_scalar_answer(stripped, schema)
     if recovered is not None:
@@ -72,7 +74,7 @@ def _json_candidates(text: str) -> list[Any]:
     for start in [m.start() for m in re.finditer(r"[{\[]", text)][:20]:
         try:
             value, _ = decoder.raw_decode(text[start:])
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             continue
         found.append(value)
     return found

@@ -31,12 +31,18 @@ class ReplayBackend:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, request TEXT NOT NULL,"
-            " text TEXT NOT NULL, prompt_tokens INTEGER, completion_tokens INTEGER, model TEXT)"
-        )
+        try:
+            self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, request TEXT NOT NULL,"
+                " text TEXT NOT NULL, prompt_tokens INTEGER, completion_tokens INTEGER, model TEXT)"
+            )
+        except sqlite3.DatabaseError as err:
+            raise ModelError(
+                f"{self.path}: not a replay cache ({err}); point model.replay_path at a new "
+                "file or at a cache socium wrote"
+            ) from None
         self.hits = 0
         self.misses = 0
 

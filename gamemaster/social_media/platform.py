@@ -92,6 +92,8 @@ class SocialMediaGameMaster(GameMaster):
         """Embed new posts (one batch) and rebuild what a window's observations share.
 
         That is: normalized user vectors, the recent-post pool, its vectors, popularity.
+        Similarity scores are rounded to 1e-6 before ranking (ties to the earlier account
+        or post), so that last-bit differences between machines never reorder them.
         """
         key = (t, self._version)
         if self._cache_key == key:
@@ -157,7 +159,7 @@ class SocialMediaGameMaster(GameMaster):
         if kind == "paper":
             return self._paper_suggestions(agent, excluded, n)
         if kind == "similarity" and self._users_normed is not None:
-            scores = self._users_normed @ self._users_normed[self.index[agent]]
+            scores = np.round(self._users_normed @ self._users_normed[self.index[agent]], 6)
             scores[excluded] = -np.inf
             top = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
             top = top[np.lexsort((top, -scores[top]))]
@@ -200,7 +202,7 @@ class SocialMediaGameMaster(GameMaster):
         )
         norm = float(np.linalg.norm(reference)) or 1.0
         means = self.post_sum / np.maximum(self.post_count, 1)[:, None]
-        scores = np.where(candidate, means @ (reference / norm), -np.inf)
+        scores = np.where(candidate, np.round(means @ (reference / norm), 6), -np.inf)
         order = np.lexsort((np.arange(len(scores)), -scores))[: min(n, int(candidate.sum()))]
         return tuple(self.users[i] for i in order)
 
@@ -271,7 +273,7 @@ class SocialMediaGameMaster(GameMaster):
     def _similar(self, agent: str) -> list[Post]:
         if self._users_normed is None or not len(self._pool_vectors):
             return []
-        scores = self._pool_vectors @ self._users_normed[self.index[agent]]
+        scores = np.round(self._pool_vectors @ self._users_normed[self.index[agent]], 6)
         order = np.lexsort((-np.arange(len(scores)), -scores))[: 4 * self.section.feed_size + 4]
         return [self._pool[i] for i in order]
 
