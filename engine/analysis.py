@@ -247,9 +247,11 @@ def spreadsheet_safe(frame: Any) -> Any:
     Text cells a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``...) get a
     leading apostrophe (OWASP's advice against CSV injection); numbers stay numbers.
     """
+    import pandas as pd
+
     out = frame.copy()
     for column in out.columns:
-        if out[column].dtype == object:
+        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
             out[column] = out[column].map(
                 lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_STARTS) else v
             )
