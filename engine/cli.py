@@ -1,4 +1,4 @@
-"""The ``socium`` command line: run, resume, validate, schema, analyze, report, compare, sweep, export.
+"""The ``socium`` command line (``socium --help`` lists its commands).
 
 Heavy libraries (torch, faiss, llama.cpp) are imported only by ``run``; ``--help``,
 ``validate`` and ``schema`` stay light. Exit codes: 0 success, 1 run failure (model
@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a scenario field, e.g. --set model.backend=scripted (repeatable)",
     )
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    _serve_option(run)
 
     validate = commands.add_parser("validate", help="check scenario files; print file:line errors")
     validate.add_argument("scenarios", type=Path, nargs="+")
@@ -101,12 +102,31 @@ def build_parser() -> argparse.ArgumentParser:
     resume = commands.add_parser("resume", help="continue an interrupted or killed run")
     resume.add_argument("run_dir", type=Path)
     resume.add_argument("--quiet", action="store_true", help="no progress bar")
+    _serve_option(resume)
+
+    watch = commands.add_parser(
+        "watch", help="serve a live view of a run (running or finished) on 127.0.0.1"
+    )
+    watch.add_argument("run_dir", type=Path)
+    watch.add_argument("--port", type=int, default=0, help="port (default: any free port)")
 
     export = commands.add_parser("export", help="export graphs or tables of a run")
     export.add_argument("run_dir", type=Path)
     export.add_argument("--format", required=True, choices=["graphml", "gexf", "csv", "parquet"])
     export.add_argument("--out", type=Path, default=None, help="folder (default: RUN_DIR/export)")
     return parser
+
+
+def _serve_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--serve",
+        type=int,
+        nargs="?",
+        const=0,
+        default=None,
+        metavar="PORT",
+        help="serve a live view of the run on 127.0.0.1 (PORT; default: any free port)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -133,6 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _sweep(args)
         if args.command == "resume":
             return _resume(args)
+        if args.command == "watch":
+            return _watch(args)
         if args.command == "export":
             from engine.analysis import load_run
 
@@ -149,6 +171,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (sqlite3.DatabaseError, OSError) as err:
         print(f"socium: {_storage_problem(err, args)}", file=sys.stderr)
         return EXIT_FAILURE
+    except KeyboardInterrupt:  # a Ctrl-C outside a run's own handling (e.g. while printing)
+        print("\nsocium: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def _storage_problem(err: Exception, args: argparse.Namespace) -> str:
@@ -329,7 +354,9 @@ def _run(args: argparse.Namespace) -> int:
     loaded = load_scenario(args.scenario, args.overrides)
     for note in loaded.notes:
         print(note, file=sys.stderr)
-    return _simulate(loaded, args.quiet, seed=args.seed, out=args.out, overrides=args.overrides)
+    return _simulate(
+        loaded, args.quiet, args.serve, seed=args.seed, out=args.out, overrides=args.overrides
+    )
 
 
 def _resume(args: argparse.Namespace) -> int:
@@ -357,6 +384,7 @@ def _resume(args: argparse.Namespace) -> int:
     return _simulate(
         loaded,
         args.quiet,
+        args.serve,
         seed=info["seed"],
         out=args.run_dir,
         overrides=info["overrides"],
@@ -364,13 +392,44 @@ def _resume(args: argparse.Namespace) -> int:
     )
 
 
-def _simulate(loaded: Any, quiet: bool, **options: Any) -> int:
+def _watch(args: argparse.Namespace) -> int:
+    from engine.live import serve, url
+
+    if not args.run_dir.is_dir():
+        raise SociumError(f"{args.run_dir}: no such run folder")
+    server = serve(args.run_dir, args.port)
+    print(f"live view of {args.run_dir}: {url(server)} (Ctrl-C stops it)", file=sys.stderr)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.shutdown()
+    return 0
+
+
+def _simulate(loaded: Any, quiet: bool, port: int | None, **options: Any) -> int:
     from engine.simulation import Simulation
 
-    progress = None if quiet else _Progress(loaded.scenario.start + loaded.scenario.duration)
-    simulation = Simulation(loaded, observers=[progress] if progress else [], **options)
-    if progress:
-        progress.attach(simulation)
+    simulation = Simulation(loaded, **options)
+    progress = None if quiet else _Progress(simulation)
+    server = None
+    if port is not None:
+        from engine.live import serve, url
+
+        server = serve(simulation.folder, port)
+        print(f"live view: {url(server)}", file=sys.stderr, flush=True)
+    try:
+        return _drive(simulation, progress, loaded)
+    finally:
+        if server is not None:
+            server.shutdown()
+            print(
+                f"live view stopped; socium watch {simulation.folder} shows the run again",
+                file=sys.stderr,
+            )
+
+
+def _drive(simulation: Any, progress: _Progress | None, loaded: Any) -> int:
     previous = signal.getsignal(signal.SIGINT)
 
     def on_interrupt(signum: int, frame: Any) -> None:
@@ -384,6 +443,8 @@ def _simulate(loaded: Any, quiet: bool, **options: Any) -> int:
     try:
         if progress:
             with progress:
+                progress.loading()
+                simulation.prepare()
                 result = simulation.run()
         else:
             result = simulation.run()
@@ -472,25 +533,39 @@ def _print_table(table: Any) -> None:
 
 
 class _Progress:
-    """Progress bar observer: simulated time, actions, actions/s, model calls, tokens."""
+    """The terminal's progress: a loading stage, then the clock against the game's own end.
 
-    def __init__(self, until: float) -> None:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    The bar fills against the game's horizon (a turn-based game's last turn) or the
+    scenario's duration, labelled with the game's clock (generation, game, round) and an
+    estimate of the time left; the counts use the summary's words.
+    """
 
-        self.until = until
+    def __init__(self, simulation: Any) -> None:
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.simulation = simulation
+        scenario = simulation.scenario
+        horizon = simulation.game.horizon(simulation.loaded.game)
+        self.start = scenario.start
+        self.total = min(scenario.duration, horizon) if horizon else scenario.duration
         self.bar = Progress(
-            TextColumn("[bold]{task.fields[clock]}"),
+            TextColumn("[bold]{task.description}"),
             BarColumn(),
-            TextColumn("{task.fields[stats]}"),
             TimeElapsedColumn(),
+            TextColumn("elapsed,"),
+            TimeRemainingColumn(),
+            TextColumn("left  {task.fields[stats]}"),
             transient=False,
         )
-        self.task = self.bar.add_task("run", total=until, clock="", stats="")
+        self.task = self.bar.add_task("starting", total=self.total, stats="")
         self.started = time.perf_counter()
-        self.simulation: Any = None
-
-    def attach(self, simulation: Any) -> None:
-        self.simulation = simulation
+        simulation.kernel.add_observer(self)
 
     def __enter__(self) -> _Progress:
         self.bar.start()
@@ -499,18 +574,30 @@ class _Progress:
     def __exit__(self, *exc: object) -> None:
         self.bar.stop()
 
+    def loading(self) -> None:
+        """The model-loading stage (weights and embedding model, before the clock starts)."""
+        self.bar.update(self.task, description="loading the model", stats="")
+
     def on_window(self, window: Any, events: Sequence[Any]) -> None:
         from engine.simtime import format_time
 
+        if self.bar.tasks[0].description == "loading the model":
+            self.started = time.perf_counter()
+            self.bar.reset(self.task, total=self.total)
         sim = self.simulation
         totals = sim.ledger.totals
+        elapsed = window.end - self.start
         rate = sim.actions / max(time.perf_counter() - self.started, 1e-9)
+        clock = sim.game.clock(sim.loaded.game, min(elapsed, self.total) - 1e-9) or ""
         stats = (
-            f"acted {sim.actions}  {rate:.1f} actions/s  calls {totals.calls}  "
-            f"tokens {totals.prompt_tokens + totals.completion_tokens}  "
-            f"parse failures {totals.malformed}"
+            f"{sim.actions} actions, {rate:.1f}/s  model calls {totals.calls}  tokens "
+            f"{totals.prompt_tokens + totals.completion_tokens}  malformed replies "
+            f"{totals.malformed}  fallbacks {totals.fallbacks}"
         )
-        self.bar.update(self.task, completed=window.end, clock=format_time(window.end), stats=stats)
+        description = format_time(elapsed) + (f" {clock}" if clock else "")
+        self.bar.update(
+            self.task, completed=min(elapsed, self.total), description=description, stats=stats
+        )
 
 
 if __name__ == "__main__":

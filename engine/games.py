@@ -20,7 +20,10 @@ What a game provides, and when the engine calls it:
 - ``graph(kind, data)`` builds the networkx graphs listed in ``graph_kinds``;
   ``plots(data, stats)`` and ``tables(data, stats)`` fill the report; ``exports(data,
   folder)`` writes files into the run folder at the end of a run;
-- ``describe(section)`` gives the run card its ODD purpose and process text.
+- ``describe(section)`` gives the run card its ODD purpose and process text;
+- ``views(data)`` adds transcript views to the report (threads, generations),
+  ``headline(data)`` a few cheap numbers to the live view, ``clock(section, elapsed)``
+  the game's own time (generation, round) to the progress bar.
 
 Determinism rules the contract relies on (DESIGN.md, decision 9): a game master draws
 randomness only from the generator it is given; ``observe`` and ``action_space`` are
@@ -140,6 +143,31 @@ class Table:
 
 
 @dataclass(frozen=True, slots=True)
+class Row:
+    """One line of a transcript: who did what when, with details one click away.
+
+    ``text`` is plain text (the report escapes it); ``detail`` is shown on demand (a
+    justification, the trace a donor saw); ``children`` nest under it (a post's replies).
+    """
+
+    t: float
+    agent: str | None
+    kind: str
+    text: str
+    detail: str = ""
+    children: tuple[Row, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """A game's transcript view for the report: titled rows (e.g. threads, generations)."""
+
+    title: str
+    rows: tuple[Row, ...]
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Description:
     """The run card's ODD text for a game: purpose and process overview."""
 
@@ -221,6 +249,21 @@ class Game:
     def exports(self, data: RunData, folder: Path) -> list[Path]:
         """Files written into the run folder when a run ends (graph files, ...)."""
         return []
+
+    def views(self, data: RunData) -> list[View]:
+        """The game's own transcript views (threads, generations).
+
+        Every game also gets per-agent timelines from its events and model calls.
+        """
+        return []
+
+    def headline(self, data: RunData) -> dict[str, float]:
+        """A few cheap numbers for the live view, recomputed as windows commit."""
+        return {}
+
+    def clock(self, section: Any, elapsed: float) -> str:
+        """Where a turn-based game stands ``elapsed`` seconds in (for progress), or ''."""
+        return ""
 
     def describe(self, section: Any) -> Description:
         """ODD purpose and process text for the run card."""

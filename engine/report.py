@@ -2,13 +2,16 @@
 
 Sections: the run card (scenario, versions, model, seed, window, calls, tokens, cost, and
 an ODD description), model usage, the game's own figures and tables (from the game
-plugin), and an event timeline. Everything is recomputed from the stored events.
+plugin), an event timeline, and the transcripts (:mod:`engine.transcript`): the game's
+views and every agent's timeline, filterable, with what each agent saw and the model's
+raw reply one click away. Everything is recomputed from the stored events.
 """
 
 from __future__ import annotations
 
 import html
 from collections import Counter
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +22,7 @@ from engine.plotting import figure as _figure
 from engine.plotting import png as _png
 from engine.runcard import run_card_markdown
 from engine.simtime import format_time
+from engine.transcript import SCRIPT, STYLE, agent_link, section, timelines
 
 
 def model_usage_plot(run: Run) -> str | None:
@@ -51,11 +55,16 @@ def timeline_plot(run: Run) -> str | None:
     return _png(fig)
 
 
-def table_html(table: Table) -> str:
-    """A game's table as escaped HTML."""
+def table_html(table: Table, agents: Collection[str] = ()) -> str:
+    """A game's table as escaped HTML; agents' names link to their timelines."""
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>"
+        "<tr>"
+        + "".join(
+            f"<td>{agent_link(cell) if isinstance(cell, str) and cell in agents else html.escape(str(cell))}</td>"
+            for cell in row
+        )
+        + "</tr>"
         for row in table.rows
     )
     return f"<h2>{html.escape(table.title)}</h2><table><tr>{head}</tr>{body}</table>"
@@ -71,7 +80,8 @@ def write_report(path: str | Path, out: Path | None = None) -> Path:
     if usage:
         sections.append(("Model calls", usage))
     sections += [(plot.title, plot.image) for plot in run.plugin.plots(data, stats)]
-    tables = "".join(table_html(table) for table in run.plugin.tables(data, stats))
+    agents = timelines(run.store.events_after(-1), run.store.decisions())
+    tables = "".join(table_html(table, agents) for table in run.plugin.tables(data, stats))
     timeline = timeline_plot(run)
     if timeline:
         sections.append(("Event timeline", timeline))
@@ -95,6 +105,9 @@ def write_report(path: str | Path, out: Path | None = None) -> Path:
         for title, src in sections
     )
     card = html.escape(run_card_markdown(run))
+    folder = out or run.folder
+    folder.mkdir(parents=True, exist_ok=True)
+    transcripts = section(run.plugin.views(data), agents, run.start, folder)
     played = format_time(float(run.info["sim_time"]) - run.start)
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>socium report: {html.escape(run.folder.name)}</title>
@@ -103,15 +116,19 @@ body {{ font-family: system-ui, sans-serif; max-width: 1000px; margin: 2em auto;
 img {{ max-width: 100%; border: 1px solid #ddd; }}
 table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 3px 8px; text-align: left; }}
 pre {{ background: #f6f6f6; padding: 1em; white-space: pre-wrap; }}
+{STYLE}
 </style></head>
-<body>
+<body data-pages="transcript/">
 <h1>{html.escape(run.info["scenario_name"])} &middot; {html.escape(run.folder.name)}</h1>
 <p>game <b>{html.escape(run.game)}</b>, seed {run.info["seed"]}, status {html.escape(run.info["status"])},
-simulated {played} from {format_time(run.start)}, {run.info["windows"]} windows.</p>
+simulated {played} from {format_time(run.start)}, {run.info["windows"]} windows.
+<a href="#transcripts">Transcripts</a>: what the agents said and did.</p>
 <h2>Model usage</h2><table>{usage_rows}</table>
 {figures}
 {tables}
+{transcripts}
 <h2>Run card</h2><pre>{card}</pre>
+<script>{SCRIPT}</script>
 <script>
 window.addEventListener("load", function () {{
   var images = Array.prototype.slice.call(document.images);
@@ -121,8 +138,6 @@ window.addEventListener("load", function () {{
 </script>
 </body></html>
 """
-    folder = out or run.folder
-    folder.mkdir(parents=True, exist_ok=True)
     target = folder / "report.html"
     target.write_text(page, encoding="utf-8")
     return target

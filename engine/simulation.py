@@ -297,12 +297,28 @@ class Simulation:
         return self.gm.resolve(activation.agent, step.action, activation.t, activation.context)
 
     # -- running ----------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Load the models the run will use (weights, embedding model) before the clock.
+
+        Idempotent; :meth:`run_async` calls it. The CLI calls it first to show a loading
+        stage. A backend that loads nothing (scripted, an HTTP server) costs nothing here.
+        """
+        backend: Any = self.model.backend
+        while backend is not None:
+            warm = getattr(backend, "warm_up", None)
+            if warm is not None:
+                warm()
+            backend = getattr(backend, "inner", None)
+        if self.memory is not None:
+            self.embedder.dim  # noqa: B018 (loads the embedding model)
+
     def request_stop(self) -> None:
         """Stop after the current window (Ctrl-C)."""
         self.stop_requested = True
 
     async def run_async(self) -> RunResult:
         """Run to the scenario's duration (or a stop request); close the store."""
+        self.prepare()
         started = time.perf_counter()
         until = self.scenario.start + self.scenario.duration
         horizon = self.game.horizon(self.loaded.game)

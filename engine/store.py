@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -102,14 +102,24 @@ class RunStore:
     """Read and append to ``run.sqlite`` of one run folder."""
 
     def __init__(
-        self, folder: str | Path, *, create: bool = False, read_only: bool = False
+        self,
+        folder: str | Path,
+        *,
+        create: bool = False,
+        read_only: bool = False,
+        live: bool = False,
     ) -> None:
+        """Open (or ``create``) the store; ``live``: a read-only reader of a running store."""
         self.folder = Path(folder)
         self.path = self.folder / STORE_FILE
         if not create and not self.path.is_file():
             raise SociumError(f"{self.folder}: no {STORE_FILE} here; is this a run folder?")
         try:
-            if read_only:
+            if live:  # a WAL reader beside the writer: never the immutable fallback
+                self.db = sqlite3.connect(
+                    f"file:{self.path}?mode=ro", uri=True, timeout=10, check_same_thread=False
+                )
+            elif read_only:
                 self.db = _read_only(self.path)
             else:
                 self.folder.mkdir(parents=True, exist_ok=True)
@@ -370,13 +380,26 @@ class RunStore:
 
     def events(self) -> list[Event]:
         """All committed events in sequence order."""
+        return [event for event, _ in self.events_after(-1)]
+
+    def events_after(self, seq: int) -> list[tuple[Event, int]]:
+        """Committed events after sequence number ``seq``, each with its window index."""
         rows = self.db.execute(
-            "SELECT t, kind, actor, target, payload, perceivers, seq FROM events ORDER BY seq"
+            "SELECT t, kind, actor, target, payload, perceivers, seq, window FROM events "
+            "WHERE seq > ? ORDER BY seq",
+            (seq,),
         )
         return [
-            Event(t, kind, actor, target, json.loads(payload), tuple(json.loads(perc)), seq)
-            for t, kind, actor, target, payload, perc, seq in rows
+            (Event(t, kind, actor, target, json.loads(payload), tuple(json.loads(perc)), s), w)
+            for t, kind, actor, target, payload, perc, s, w in rows
         ]
+
+    def decisions(self) -> Iterator[tuple[int, str, str, str | None, str | None]]:
+        """``(window, agent, outcome, prompt, reply)`` of every decision call, in call order."""
+        yield from self.db.execute(
+            "SELECT window, agent, outcome, prompt, reply FROM model_calls "
+            "WHERE purpose = 'decide' AND agent IS NOT NULL ORDER BY id"
+        )
 
     def agents(self) -> dict[str, dict[str, Any]]:
         """Personas by agent name, in the order agents joined."""

@@ -14,7 +14,7 @@ in ``__all__`` are internal and may change between releases; a test pins this li
 from __future__ import annotations
 
 from engine.fields import Duration, Name, Strict
-from engine.games import Description, Game, Plot, Problem, RunData, Table
+from engine.games import Description, Game, Plot, Problem, Row, RunData, Table, View
 from engine.kernel import Kernel, TurnDriver
 from engine.models import LanguageModel
 from engine.network import null, paradox
@@ -58,11 +58,13 @@ __all__ = [
     "Persona",
     "Plot",
     "Problem",
+    "Row",
     "RunData",
     "SociumError",
     "Strict",
     "Table",
     "TurnDriver",
+    "View",
     "check_args",
     "check_template",
     "feld_paradox",

@@ -400,6 +400,34 @@ class PublicGoodsGame(Game):
         punished = section.rounds - p.from_round + 1 if p.enabled else 0
         return (section.rounds + punished) * section.round_length
 
+    def clock(self, section: PublicGoodsSection, elapsed: float) -> str:
+        """``round r/R`` (and the stage) ``elapsed`` seconds in."""
+        p = section.punishment
+        stages = [
+            (r, stage)
+            for r in range(1, section.rounds + 1)
+            for stage in (
+                ("contributions", "punishment")
+                if p.enabled and r >= p.from_round
+                else ("contributions",)
+            )
+        ]
+        r, stage = stages[min(max(int(elapsed // section.round_length), 0), len(stages) - 1)]
+        return f"round {r}/{section.rounds}, {stage}"
+
+    def headline(self, data: RunData) -> dict[str, float]:
+        """Rounds played, the contribution rate overall and in the latest round."""
+        by_round = contributions_by_round(data.events)
+        if not by_round:
+            return {}
+        shares = [s for values in by_round.values() for s in values]
+        last = by_round[max(by_round)]
+        return {
+            "rounds_played": float(len(by_round)),
+            "contribution_rate": float(np.mean(shares)),
+            "latest_round_contribution_rate": float(np.mean(last)),
+        }
+
     def statistics(self, data: RunData) -> dict[str, Any]:
         """Contribution rates per round, free riding, decay, punishment, earnings."""
         return statistics(data.events, data.section)

@@ -265,13 +265,13 @@ def test_csv_exports_defuse_spreadsheet_formulas(scripted_town: Path, tmp_path: 
 
     Simulation(load_scenario(scripted_town), out=tmp_path / "run").run()
     db = sqlite3.connect(tmp_path / "run" / "run.sqlite")
-    db.execute("UPDATE events SET actor = '=HYPERLINK(\"http://evil\",\"x\")' WHERE seq = 0")
+    db.execute('UPDATE events SET actor = \'=HYPERLINK("http://evil","x")\' WHERE seq = 0')
     db.execute("UPDATE agents SET id = '+1+cmd|calc' WHERE idx = 0")
     db.commit()
     db.close()
     assert _cli("export", str(tmp_path / "run"), "--format", "csv").returncode == 0
     events = pd.read_csv(tmp_path / "run" / "export" / "events.csv")
     agents = pd.read_csv(tmp_path / "run" / "export" / "agents.csv")
-    assert events.loc[0, "actor"] == "'=HYPERLINK(\"http://evil\",\"x\")"
+    assert events.loc[0, "actor"] == '\'=HYPERLINK("http://evil","x")'
     assert agents.loc[0, "id"] == "'+1+cmd|calc"
     assert events["t"].dtype.kind == "f"  # numbers stay numbers

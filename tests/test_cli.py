@@ -179,3 +179,26 @@ def test_tables_fit_80_columns_and_go_to_stdout_and_compare_explains_itself(
         "per-persona rates from the persona data for 8 of 8 agents" in card
         and "range 0.5-7.5/h" in card
     )
+
+
+def test_the_progress_bar_fills_against_the_games_own_end(tmp_path: Path) -> None:
+    from engine.cli import _Progress
+    from engine.scenario import load_scenario
+    from engine.simulation import Simulation
+    from tests.test_analysis import DONOR
+
+    scenario = tmp_path / "donor.yaml"
+    scenario.write_text(DONOR.format(seed=2), encoding="utf-8")
+    simulation = Simulation(load_scenario(scenario), out=tmp_path / "run")
+    progress = _Progress(simulation)
+    (task,) = progress.bar.tasks
+    horizon = simulation.game.horizon(simulation.loaded.game)
+    assert task.total == horizon < simulation.scenario.duration  # the game's end, not the cap
+    with progress:
+        progress.loading()
+        assert task.description == "loading the model"
+        simulation.prepare()
+        simulation.run()
+    assert task.completed == task.total
+    assert "generation 3/3, game 2" in task.description
+    assert "malformed replies 0  fallbacks 0" in task.fields["stats"]

@@ -563,3 +563,19 @@ def test_the_scripted_double_gives_within_what_a_donor_holds(
     path = write_scenario(DONOR.format(n=6, generations=2, retries=2, extra=""))
     _, summary = _run(path, tmp_path / "run")
     assert [g["invalid_rate"] for g in summary["stats"]["per_generation"]] == [0.0, 0.0]
+
+
+def test_the_progress_clock_names_generation_game_and_round() -> None:
+    from gamemaster.donor_game import GAME
+
+    section = DonorSection(agents_per_generation=6, generations=3, round_length=60)
+    rounds = section.rounds_played  # 6 agents, alternating pairs: each donates in half of them
+    step = 60.0
+    assert GAME.clock(section, 0) == "generation 1/3, strategies"
+    assert GAME.clock(section, step) == "generation 1/3, game 1, round 1"
+    assert GAME.clock(section, step * rounds) == f"generation 1/3, game 1, round {rounds}"
+    assert GAME.clock(section, step * (rounds + 1)) == "generation 1/3, game 2, round 1"
+    assert GAME.clock(section, step * (2 * rounds + 1)) == "generation 2/3, strategies"
+    end = GAME.horizon(section)
+    assert end == 3 * (1 + 2 * rounds) * step
+    assert GAME.clock(section, end + 999) == f"generation 3/3, game 2, round {rounds}"

@@ -126,3 +126,22 @@ def test_a_population_that_does_not_split_into_groups_is_a_validate_error(
         ScenarioError, match=r"\d+: population: 5 persona\(s\) do not split into groups of 4"
     ):
         load_scenario(path)
+
+
+def test_the_progress_clock_names_round_and_stage() -> None:
+    from gamemaster.public_goods import GAME, PublicGoodsSection
+
+    section = PublicGoodsSection.model_validate(
+        {"rounds": 3, "round_length": 60, "punishment": {"enabled": True, "from_round": 2}}
+    )
+    # round 1 has no punishment stage; rounds 2 and 3 have one: 5 stages of 60 s
+    assert GAME.horizon(section) == 300
+    labels = [GAME.clock(section, t) for t in (0, 60, 120, 180, 240, 10_000)]
+    assert labels == [
+        "round 1/3, contributions",
+        "round 2/3, contributions",
+        "round 2/3, punishment",
+        "round 3/3, contributions",
+        "round 3/3, punishment",
+        "round 3/3, punishment",
+    ]

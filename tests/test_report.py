@@ -32,10 +32,12 @@ FLAGS = [
 ]
 
 
-def _chromium(report: Path, profile: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def _chromium(report: Path | str, profile: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """Run headless Chromium on a file (or a URL) with ``extra`` flags."""
     assert CHROMIUM is not None
+    url = report.as_uri() if isinstance(report, Path) else report
     return subprocess.run(
-        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *extra, report.as_uri()],
+        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *extra, url],
         capture_output=True,
         text=True,
         timeout=120,

@@ -90,6 +90,10 @@ class LocalBackend:
         """The loaded model (loaded on first use)."""
         return _load(str(self.path), self.n_ctx, self.n_threads)
 
+    def warm_up(self) -> None:
+        """Load the weights now (before the simulated clock starts)."""
+        self.llama  # noqa: B018 (loading is the point)
+
     async def complete(self, request: Request) -> Generation:
         """Generate on a worker thread."""
         return await asyncio.to_thread(self._complete, request)

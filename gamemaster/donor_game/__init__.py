@@ -14,11 +14,11 @@ from typing import Any
 
 import networkx as nx
 
-from gamemaster.api import Description, Game, Persona, Plot, Problem, RunData, Table
-from gamemaster.donor_game import report
+from gamemaster.api import Description, Game, Persona, Plot, Problem, RunData, Table, View
+from gamemaster.donor_game import report, transcript
 from gamemaster.donor_game.rules import DonorGameMaster
 from gamemaster.donor_game.section import DonorSection
-from gamemaster.donor_game.statistics import run_statistics
+from gamemaster.donor_game.statistics import headline, run_statistics
 
 MEASURES = (
     "final_generation_resources_mean",
@@ -59,6 +59,25 @@ class DonorGame(Game):
         """Per generation: a strategy step, then two games of rounds."""
         steps = 1 + section.games * section.rounds_played
         return section.generations * steps * section.round_length
+
+    def clock(self, section: DonorSection, elapsed: float) -> str:
+        """``generation g/G, game k, round r`` (or the strategy step) ``elapsed`` seconds in."""
+        steps = 1 + section.games * section.rounds_played
+        step = min(int(elapsed // section.round_length), section.generations * steps - 1)
+        generation, within = divmod(max(step, 0), steps)
+        where = f"generation {generation + 1}/{section.generations}"
+        if within == 0:
+            return f"{where}, strategies"
+        game, played = divmod(within - 1, section.rounds_played)
+        return f"{where}, game {game + 1}, round {played + 1}"
+
+    def headline(self, data: RunData) -> dict[str, float]:
+        """Generations done, the latest generation's mean donated share and score."""
+        return headline(data.events)
+
+    def views(self, data: RunData) -> list[View]:
+        """Per generation: strategies (survivors marked) and donations with justifications."""
+        return transcript.views(data)
 
     def statistics(self, data: RunData) -> dict[str, Any]:
         """Per-generation cooperation statistics (see :mod:`.statistics`)."""

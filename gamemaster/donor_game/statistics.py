@@ -356,3 +356,26 @@ def run_statistics(
             ],
         },
     }
+
+
+def headline(events: Sequence[Event]) -> dict[str, float]:
+    """Live-view figures: generations done, the latest generation's giving and scores.
+
+    ``donated_share``: the mean share given per decision (Vallinder & Hughes 2024's
+    donation fraction; refusals and punishments give 0) in the latest generation with
+    decisions so far; ``mean_score``: the mean selection score of the last finished one.
+    """
+    rows = chosen(decisions(events))
+    ends = [e for e in events if e.kind == "generation_end"]
+    out: dict[str, float] = {"generations_done": float(len(ends))}
+    if rows:
+        latest = max(r["generation"] for r in rows)
+        out["generation"] = float(latest)
+        out["donated_share"] = float(
+            np.mean([r["given"] for r in rows if r["generation"] == latest])
+        )
+    if ends:
+        scores = ends[-1].payload.get("scores") or {}
+        if scores:
+            out["mean_score"] = float(np.mean(list(scores.values())))
+    return out

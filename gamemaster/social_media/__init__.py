@@ -14,12 +14,12 @@ from typing import Any
 
 import networkx as nx
 
-from gamemaster.api import Description, Game, Plot, RunData, Table
-from gamemaster.social_media import report
+from gamemaster.api import Description, Game, Plot, RunData, Table, View
+from gamemaster.social_media import report, transcript
 from gamemaster.social_media.graphs import follow_graph, graphs_at
 from gamemaster.social_media.platform import SocialMediaGameMaster
 from gamemaster.social_media.section import SocialSection
-from gamemaster.social_media.statistics import run_statistics
+from gamemaster.social_media.statistics import live_figures, run_statistics
 
 
 class SocialMediaGame(Game):
@@ -38,6 +38,21 @@ class SocialMediaGame(Game):
     def horizon(self, section: SocialSection) -> float | None:
         """``iterations`` x ``iteration_length`` (None: agents follow their schedules)."""
         return None if section.iterations is None else section.iterations * section.iteration_length
+
+    def clock(self, section: SocialSection, elapsed: float) -> str:
+        """``iteration i/N`` when the game runs in iterations."""
+        if section.iterations is None:
+            return ""
+        done = min(int(elapsed // section.iteration_length), section.iterations - 1)
+        return f"iteration {done + 1}/{section.iterations}"
+
+    def headline(self, data: RunData) -> dict[str, float]:
+        """Posts, follow edges and the follower paradox fraction so far."""
+        return live_figures(data)
+
+    def views(self, data: RunData) -> list[View]:
+        """Threads (replies nested, reaction counts) and the follow timeline."""
+        return transcript.views(data)
 
     def statistics(self, data: RunData) -> dict[str, Any]:
         """The friendship-paradox suite per snapshot and at the end."""

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from gamemaster.api import RunData, null, paradox
-from gamemaster.social_media.graphs import SocialGraphs
+from gamemaster.social_media.graphs import CONTENT, SocialGraphs, graphs_at
 
 FRACTIONS = {
     "friends_by_follower_count": "followers",
@@ -233,3 +233,22 @@ def summary_table(final: Mapping[str, Any]) -> dict[str, Any]:
 
 def _interval(bounds: list[float] | None) -> str | None:
     return None if not bounds else f"{bounds[0]:.2f}-{bounds[1]:.2f}"
+
+
+def live_figures(data: RunData) -> dict[str, float]:
+    """Cheap figures for the live view: content, follow edges, the follower paradox so far.
+
+    ``paradox_followers`` is the share of accounts (following anyone) whose followees have
+    more followers on average than they do (Hodas, Kooti & Lerman 2013), as in the
+    statistics, without the null model.
+    """
+    graphs = graphs_at(data.events, agents=data.agents)
+    arcs = paradox.Arcs.of(graphs.follow)
+    figures = {
+        "content": float(sum(1 for e in data.events if e.kind in CONTENT)),
+        "follow_edges": float(graphs.follow.number_of_edges()),
+    }
+    fraction = paradox.fractions(arcs, paradox.NodeValues.of(arcs.in_degree()), "out")
+    if fraction.fraction_mean is not None:
+        figures["paradox_followers"] = float(fraction.fraction_mean)
+    return figures
