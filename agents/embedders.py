@@ -15,7 +15,7 @@ import os
 import re
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 
@@ -64,23 +64,30 @@ class HashingEmbedder:
         return bucket
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Hash each text's words (and adjacent pairs) into ``dim`` signed buckets."""
+        """Hash each text's words (and adjacent pairs) into ``dim`` signed buckets.
+
+        Known tokens are looked up in C (``map`` over the bucket cache); the counts are
+        summed by one ``bincount`` over (row, bucket) (exact: they are small integers).
+        """
         self.calls += 1
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        rows: list[int] = []
+        known = self._buckets.get
+        counts: list[int] = []
         buckets: list[int] = []
-        for row, text in enumerate(texts):
+        for text in texts:
             words = _WORD.findall(text.lower())
-            for token in words + [a + " " + b for a, b in itertools.pairwise(words)]:
-                rows.append(row)
-                buckets.append(self._bucket(token))
-        signed = np.array(buckets, dtype=np.int64)
-        np.add.at(
-            out,
-            (np.array(rows, dtype=np.int64), np.abs(signed) - 1),
-            np.sign(signed).astype(np.float32),
-        )
-        return _normalize(out)
+            tokens = words + [a + " " + b for a, b in itertools.pairwise(words)]
+            found = list(map(known, tokens))
+            if None in found:  # new tokens: hash them (and remember them)
+                found = [
+                    self._bucket(t) if b is None else b for t, b in zip(tokens, found, strict=True)
+                ]
+            buckets += cast(list[int], found)
+            counts.append(len(found))
+        signed = np.fromiter(buckets, dtype=np.int64, count=len(buckets))
+        cells = np.repeat(np.arange(len(texts), dtype=np.int64) * self.dim, counts)
+        cells += np.abs(signed) - 1
+        summed = np.bincount(cells, weights=np.sign(signed), minlength=len(texts) * self.dim)
+        return _normalize(summed.reshape(len(texts), self.dim))
 
 
 @lru_cache(maxsize=4)

@@ -77,8 +77,8 @@ class AssociativeMemory:
         self.capacity = capacity
         self.index_kind = index
         self.ids: list[int] = []
-        self.times = np.zeros(0, dtype=np.float64)
-        self.importance = np.zeros(0, dtype=np.float32)
+        self._times = np.zeros(16, dtype=np.float64)  # grown by doubling; first len(self) used
+        self._importance = np.zeros(16, dtype=np.float32)
         self.kinds: list[str] = []
         self.texts: list[str] = []
         self._next_id = 0
@@ -87,6 +87,16 @@ class AssociativeMemory:
 
     def __len__(self) -> int:
         return len(self.texts)
+
+    @property
+    def times(self) -> np.ndarray:
+        """Simulated times of the memories, in id order."""
+        return self._times[: len(self.texts)]
+
+    @property
+    def importance(self) -> np.ndarray:
+        """Importance ratings (0-10) of the memories, in id order."""
+        return self._importance[: len(self.texts)]
 
     def extend(
         self, vectors: np.ndarray, rows: Sequence[tuple[float, str, float, str]]
@@ -97,10 +107,13 @@ class AssociativeMemory:
         new_ids = list(range(self._next_id, self._next_id + len(rows)))
         self._next_id += len(rows)
         self.ids += new_ids
-        self.times = np.concatenate([self.times, [r[0] for r in rows]])
-        self.importance = np.concatenate(
-            [self.importance, np.array([r[2] for r in rows], np.float32)]
-        )
+        n, total = len(self.texts), len(self.texts) + len(rows)
+        if total > len(self._times):
+            size = max(total, 2 * len(self._times))
+            self._times = np.resize(self._times, size)
+            self._importance = np.resize(self._importance, size)
+        self._times[n:total] = [r[0] for r in rows]
+        self._importance[n:total] = [r[2] for r in rows]
         self.kinds += [r[1] for r in rows]
         self.texts += [r[3] for r in rows]
         self._add_vectors(np.ascontiguousarray(vectors, dtype=np.float32))
@@ -212,8 +225,8 @@ class AssociativeMemory:
         keep = np.sort(np.lexsort((-positions, -keep_score))[: self.capacity])
         vectors = self._vectors(keep.astype(np.int64))
         self.ids = [self.ids[i] for i in keep]
-        self.times = self.times[keep]
-        self.importance = self.importance[keep]
+        self._times = self._times[keep]
+        self._importance = self._importance[keep]
         self.kinds = [self.kinds[i] for i in keep]
         self.texts = [self.texts[i] for i in keep]
         self._index = _build_index(faiss, self.dim, self._kind_built, vectors)

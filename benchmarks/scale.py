@@ -1,6 +1,9 @@
 """Scale benchmarks against the limit: engine overhead, parallelism, memory, import time.
 
-    python benchmarks/scale.py [--agents 100 1000 10000] [--quick]
+    python benchmarks/scale.py [--agents 100 1000 10000] [--critical-path]
+
+First the window's critical path (:func:`critical_path`; ``--critical-path``: only that
+table), then:
 
 For the social-media and donor-game scenarios at each size, every configuration runs
 in its own process (so peak RSS is its own):
@@ -38,8 +41,7 @@ SOCIAL = """
 name: scale_social
 seed: 1
 duration: 1d
-window: 10m
-max_concurrency: 4096
+window: {window}
 model: {model}
 embedder: {{kind: hashing, dim: 64}}
 memory: {{k: 3, half_life: 12h}}
@@ -55,7 +57,6 @@ name: scale_donor
 seed: 1
 duration: 1d
 window: 0
-max_concurrency: 4096
 model: {model}
 memory: {{enabled: false}}
 population: {{count: {agents}, personas: [{{name: "p"}}]}}
@@ -63,7 +64,9 @@ game: {{type: donor_game, agents_per_generation: {agents}, generations: 1, round
 """
 
 
-def one(kind: str, agents: int, latency: float, rate: float = 0.25) -> dict[str, Any]:
+def one(
+    kind: str, agents: int, latency: float, rate: float = 0.25, window: str = "10m"
+) -> dict[str, Any]:
     """Run one configuration in this process; print a JSON line."""
     from engine.scenario import load_scenario
     from engine.simulation import Simulation
@@ -78,7 +81,9 @@ def one(kind: str, agents: int, latency: float, rate: float = 0.25) -> dict[str,
     folder = Path(tempfile.mkdtemp())
     path = folder / "scenario.yaml"
     path.write_text(
-        (SOCIAL if kind == "social" else DONOR).format(agents=agents, model=model, rate=rate)
+        (SOCIAL if kind == "social" else DONOR).format(
+            agents=agents, model=model, rate=rate, window=window
+        )
     )
     try:
         simulation = Simulation(load_scenario(path), out=folder / "run")
@@ -90,21 +95,75 @@ def one(kind: str, agents: int, latency: float, rate: float = 0.25) -> dict[str,
             process.terminate()
     actions = summary["actions"]
     windows = max(summary["windows"], 1)
+    statistics = summary.get("statistics_seconds", 0.0)
+    engine = wall - statistics  # the run without its end-of-run statistics and exports
     return {
         "kind": kind,
         "agents": agents,
         "latency": latency,
+        "window": window,
         "actions": actions,
         "windows": windows,
         "wall": wall,
+        "statistics_s": statistics,
         "ms_per_action": wall / max(actions, 1) * 1000,
+        "engine_ms_per_action": engine / max(actions, 1) * 1000,
         "calls_per_action": summary["model_calls_per_action"],
         "calls": summary["model_calls"],
-        "parallelism": summary["model_calls"] * latency / wall if latency else 0.0,
+        "parallelism": summary["model_calls"] * latency / engine if latency else 0.0,
+        "idle_ms_per_window": summary["model_idle_seconds"] / windows * 1000,
         "due_per_window": actions / windows,
         "peak_in_flight": summary["peak_decisions_in_flight"],
         "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+
+
+def run_one(
+    kind: str, agents: int, latency: float, rate: float = 0.25, window: str = "10m"
+) -> dict[str, Any] | None:
+    """One configuration in its own process (None, with a table row, if it failed)."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--one", kind, str(agents), str(latency), str(rate), window],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    if done.returncode:
+        print(f"| {kind} | {agents} | {latency} | failed: {done.stderr[-300:]!r} |")
+        return None
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def critical_path(repeats: int = 2) -> None:
+    """The window's critical path at 1,000 agents (social media, hashing embedder).
+
+    About 83 decisions per 1h window (1/12 activation per agent-hour). At 200 ms:
+    parallelism = calls x latency / run wall (statistics excluded); ratio = parallelism /
+    decisions per window; idle = wall time per window with no model request in flight
+    (the engine's work that does not overlap a request). At 0 ms (the scripted model):
+    engine time per action, statistics reported apart.
+    """
+    print(
+        "| window | latency | run | decisions per window | parallelism | ratio | idle ms per window "
+        "| engine ms per action | statistics s |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for window in ("1h", "10m"):
+        for latency in (0.0, 0.2):
+            for repeat in range(1, repeats + 1):
+                r = run_one("social", 1000, latency, 1 / 12, window)
+                if r is None:
+                    continue
+                due = r["due_per_window"]
+                ratio = f"{r['parallelism'] / min(due, 256):.2f}" if latency else "-"
+                parallelism = f"{r['parallelism']:.1f}" if latency else "-"
+                print(
+                    f"| {window} | {latency:g} | {repeat} | {due:.1f} | {parallelism} | {ratio} | "
+                    f"{r['idle_ms_per_window']:.1f} | {r['engine_ms_per_action']:.3f} | "
+                    f"{r['statistics_s']:.2f} |",
+                    flush=True,
+                )
 
 
 def import_times() -> tuple[float, float]:
@@ -125,15 +184,27 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--agents", type=int, nargs="+", default=[100, 1000, 10_000])
     parser.add_argument(
-        "--one", nargs=3, metavar=("KIND", "AGENTS", "LATENCY"), help=argparse.SUPPRESS
+        "--one",
+        nargs=5,
+        metavar=("KIND", "AGENTS", "LATENCY", "RATE", "WINDOW"),
+        help=argparse.SUPPRESS,
+    )
+    parser.add_argument(
+        "--critical-path",
+        action="store_true",
+        help="only the window's critical-path table (1,000 agents, 1h and 10m windows)",
     )
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(one(args.one[0], int(args.one[1]), float(args.one[2]))))
+        kind, agents, latency, rate, window = args.one
+        print(json.dumps(one(kind, int(agents), float(latency), float(rate), window)))
         return
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )
+    critical_path()
+    if args.critical_path:
+        return
     module, help_time = import_times()
     print(
         f"import engine.cli: {module * 1000:.0f} ms (whole interpreter); socium --help: {help_time * 1000:.0f} ms"
@@ -148,16 +219,9 @@ def main() -> None:
             for latency in (0.0, 0.2):
                 if latency and agents > 1000:
                     continue  # 10,000 agents at 200 ms: run by hand; hours of waiting on one core here
-                done = subprocess.run(
-                    [sys.executable, __file__, "--one", kind, str(agents), str(latency)],
-                    capture_output=True,
-                    text=True,
-                    cwd=ROOT,
-                )
-                if done.returncode:
-                    print(f"| {kind} | {agents} | {latency} | failed: {done.stderr[-300:]!r} |")
+                r = run_one(kind, agents, latency)
+                if r is None:
                     continue
-                r = json.loads(done.stdout.strip().splitlines()[-1])
                 ideal = min(r["due_per_window"], 256) if latency else 0
                 print(
                     f"| {kind} | {agents:,} | {latency:g} | {r['actions']:,} | {r['due_per_window']:.0f} | "

@@ -18,7 +18,7 @@ import asyncio
 import inspect
 import math
 from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
@@ -28,6 +28,7 @@ from engine.types import Event
 
 T = TypeVar("T")
 HOUR = 3600.0
+LAUNCH_CHUNK = 32  # decisions started per event-loop turn (their memory queries share a batch)
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,8 +249,15 @@ class Kernel(Generic[T]):
                 finally:
                     self.in_flight -= 1
 
-        tasks = [asyncio.ensure_future(bounded(a)) for a in window.activations]
+        tasks: list[asyncio.Future[T]] = []
         try:
+            for number, activation in enumerate(window.activations, start=1):
+                tasks.append(asyncio.ensure_future(bounded(activation)))
+                if number % LAUNCH_CHUNK == 0 and number < len(window.activations):
+                    # Let the loop run before starting more: the first decisions' requests
+                    # leave while later prompts are built. Each decision's synchronous
+                    # start (its observation) still runs in activation order.
+                    await asyncio.sleep(0)
             decisions = await asyncio.gather(*tasks)
         except BaseException:
             # One decision failed (a server past its retry budget): stop the others now
@@ -261,18 +269,21 @@ class Kernel(Generic[T]):
         events: list[Event] = []
         emitted, self._emitted = self._emitted, []
         for event in emitted:
-            events.append(replace(event, seq=self.seq))
-            self.seq += 1
+            events.append(self._numbered(event))
         for activation, decision in zip(window.activations, decisions, strict=True):
             for event in resolve(window, activation, decision):
-                events.append(replace(event, seq=self.seq))
-                self.seq += 1
+                events.append(self._numbered(event))
         for observer in self.observers:
             result = observer.on_window(window, events)
             if inspect.isawaitable(result):  # e.g. memory importance rated by the model
                 await result
         self.windows_done += 1
         return events
+
+    def _numbered(self, e: Event) -> Event:
+        """``e`` with the next sequence number (built directly: the kernel's hot path)."""
+        self.seq += 1
+        return Event(e.t, e.kind, e.actor, e.target, e.payload, e.perceivers, self.seq - 1)
 
     async def run(
         self,

@@ -229,7 +229,12 @@ class Scenario(Strict):
     duration: Duration
     start: Duration = Field(0.0, description="Simulated clock at the start (e.g. 8h).")
     window: Duration = Field(0.0, description="Decision window; 0 = same instant only.")
-    max_concurrency: int = Field(64, ge=1, le=100_000, description="Decisions in flight.")
+    max_concurrency: int | None = Field(
+        None,
+        ge=1,
+        le=100_000,
+        description="Decisions in flight (default: model.max_concurrency, the one knob to set).",
+    )
     model: ModelConfig = LocalModelConfig()
     embedder: EmbedderConfig = EmbedderConfig()
     memory: MemoryConfig = MemoryConfig()
@@ -375,6 +380,13 @@ def parse_scenario(text: str, path: Path, overrides: Sequence[str] = ()) -> Load
             "\n".join(
                 f"{path}:{line_for(lines, p.loc)}: {dotted(p.loc)}: {p.message}" for p in found
             )
+        )
+    bound, requests = scenario.max_concurrency, scenario.model.max_concurrency
+    if bound is not None and bound < requests:
+        notes += (
+            f"{path}:{line_for(lines, ('max_concurrency',))}: note: max_concurrency: {bound} "
+            f"caps decisions in flight, so at most {bound} of model.max_concurrency: {requests} "
+            "requests are in flight; remove it (the model's bound then applies) or raise it",
         )
     return LoadedScenario(scenario, game_section, path, data, tuple(personas), notes)
 

@@ -187,7 +187,7 @@ class Simulation:
         self.kernel: Kernel[Step] = Kernel(
             window=scenario.window,
             rng=self.seeds.generator("kernel"),
-            max_concurrency=scenario.max_concurrency,
+            max_concurrency=scenario.max_concurrency or scenario.model.max_concurrency,
             start=scenario.start,
         )
         self._schedule_agents()
@@ -329,6 +329,7 @@ class Simulation:
         error: str | None = None
         stats: dict[str, Any] = {}
         stats_error: str | None = None
+        stats_started: float | None = None
         try:
             finished = await self.kernel.run(
                 until, self.decide, self.resolve, should_stop=lambda: self.stop_requested
@@ -337,6 +338,7 @@ class Simulation:
             end = played if finished else self.kernel.env.now  # a game's last turn, not the cap
             if finished:
                 self._commit_final(end)
+            stats_started = time.perf_counter()
             try:
                 stats = self.write_statistics(end)
             except KeyboardInterrupt:  # the events are complete: resume computes the rest
@@ -352,6 +354,8 @@ class Simulation:
         finally:
             end = max(end, self.kernel.env.now) if status == "failed" else end
             summary = self.summary(time.perf_counter() - started, end)
+            if stats_started is not None:
+                summary["statistics_seconds"] = round(time.perf_counter() - stats_started, 3)
             if error:
                 summary["error"] = error
             if stats_error:
@@ -455,6 +459,7 @@ class Simulation:
             "cached_replies": totals.cached,
             "cost": round(totals.cost, 6),
             "peak_decisions_in_flight": self.kernel.peak_in_flight,
+            "model_idle_seconds": round(self.model.idle_seconds, 3),
             "wall_seconds": round(wall, 3),
             "game": self.gm.metrics(),
         }

@@ -81,8 +81,12 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, default=str)
+
+
 def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    """Stored JSON: sorted keys, text as is (one encoder, built once: a hot path)."""
+    return _ENCODER.encode(value)
 
 
 def _event_row(e: Event) -> tuple[Any, ...]:

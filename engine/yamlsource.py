@@ -160,8 +160,19 @@ def format_errors(
             message = "required field is missing"
         elif "input" in error and error["type"] not in ("value_error",):
             message += f" (got {json.dumps(error['input'], default=str)[:80]})"
-        out.append(f"{path}:{line_for(lines, full)}: {dotted(full)}: {message}")
+        out.append(f"{path}:{line_for(lines, full)}: {dotted(full)}: {printable(message)}")
     return out
+
+
+def printable(text: str) -> str:
+    r"""``text`` with control characters escaped: an echoed value stays on its error's line.
+
+    Examples
+    --------
+    >>> printable("tag 'a\x1eb'")
+    "tag 'a\\x1eb'"
+    """
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:

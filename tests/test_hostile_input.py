@@ -9,6 +9,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -74,6 +75,19 @@ def test_arbitrary_text_never_raises_anything_but_a_located_error(
     tmp_path: Path, text: str
 ) -> None:
     _check(text, tmp_path / "fuzz.yaml")
+
+
+@pytest.mark.parametrize("value", ["\x1e", "a\u2028b", "x\rx"])
+def test_a_value_with_a_line_separator_is_echoed_on_its_errors_line(
+    tmp_path: Path, value: str
+) -> None:
+    """Found by the fuzzer below: str.splitlines() also splits at \\x1e, \\u2028, \\r."""
+    data = json.loads(json.dumps(BASE))
+    data["model"]["backend"] = value
+    with pytest.raises(ScenarioError) as caught:
+        parse_scenario(yaml.safe_dump(data, allow_unicode=True), tmp_path / "fuzz.yaml")
+    (line,) = str(caught.value).splitlines()
+    assert LOCATION.match(line) and "backend" in line
 
 
 @BUDGET

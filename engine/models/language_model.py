@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -137,6 +138,9 @@ class LanguageModel:
         self.max_tokens = max_tokens
         self.temperature = temperature
         self._semaphore = asyncio.Semaphore(backend.max_concurrency)
+        self.in_flight = 0
+        self.idle_seconds = 0.0  # wall time with no request in flight, first to last request
+        self._idle_since: float | None = None
 
     @property
     def max_concurrency(self) -> int:
@@ -166,6 +170,9 @@ class LanguageModel:
     async def complete(self, request: Request, context: Mapping[str, Any]) -> Generation:
         """Send one request (bounded by ``max_concurrency``); failures are recorded."""
         async with self._semaphore:
+            if self.in_flight == 0 and self._idle_since is not None:
+                self.idle_seconds += time.perf_counter() - self._idle_since
+            self.in_flight += 1
             try:
                 return await self.backend.complete(request)
             except Exception as err:
@@ -178,6 +185,10 @@ class LanguageModel:
                     error=str(err),
                 )
                 raise
+            finally:
+                self.in_flight -= 1
+                if self.in_flight == 0:
+                    self._idle_since = time.perf_counter()
 
     async def generate(
         self,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -56,6 +57,26 @@ class Post:
     reposts: int = 0
     replies: list[int] = field(default_factory=list)
 
+    @cached_property
+    def quoted(self) -> str:
+        """The text as inert prompt data (quoted once: feeds show a post many times)."""
+        return quote(self.text)
+
+
+def top(scores: np.ndarray, n: int) -> np.ndarray:
+    """Indexes of the ``n`` highest scores, ties to the lower index (a stable top-n).
+
+    Only the candidates at or above the n-th score are sorted, not every score.
+    """
+    if n <= 0:
+        return np.zeros(0, dtype=np.int64)
+    if n < len(scores):
+        kth = np.partition(scores, len(scores) - n)[len(scores) - n]
+        chosen = np.nonzero(scores >= kth)[0]
+    else:
+        chosen = np.arange(len(scores))
+    return chosen[np.lexsort((chosen, -scores[chosen]))][:n]
+
 
 class SocialMediaGameMaster(GameMaster):
     """See the module docstring."""
@@ -75,6 +96,9 @@ class SocialMediaGameMaster(GameMaster):
         self.post_sum: np.ndarray | None = None  # per user: sum of its own posts' vectors
         self.post_count = np.zeros(len(self.users))
         self._users_normed: np.ndarray | None = None
+        self._posters = np.zeros(0, dtype=np.int64)  # accounts with posts, per window
+        self._poster_position = np.zeros(0, dtype=np.int64)  # account -> row in the next
+        self._poster_means: np.ndarray = np.zeros((0, 0))  # mean own post vector of each
         self._post_vectors = np.zeros((0, 0), np.float32)
         self._embedded = 0
         self._follower_counts = np.zeros(len(self.users))
@@ -121,6 +145,13 @@ class SocialMediaGameMaster(GameMaster):
                 self._embedded = len(self.posts)
             norms = np.linalg.norm(self.user_sum, axis=1, keepdims=True)
             self._users_normed = self.user_sum / np.where(norms == 0, 1, norms)
+            assert self.post_sum is not None
+            self._posters = np.nonzero(self.post_count > 0)[0]
+            self._poster_position = np.full(len(self.users), -1, dtype=np.int64)
+            self._poster_position[self._posters] = np.arange(len(self._posters))
+            self._poster_means = (
+                self.post_sum[self._posters] / self.post_count[self._posters][:, None]
+            )
         self._pool = self.posts[-section.recent_posts :]
         self._pool_vectors = self._post_vectors[len(self.posts) - len(self._pool) : len(self.posts)]
         half_life = section.popularity_half_life
@@ -161,9 +192,7 @@ class SocialMediaGameMaster(GameMaster):
         if kind == "similarity" and self._users_normed is not None:
             scores = np.round(self._users_normed @ self._users_normed[self.index[agent]], 6)
             scores[excluded] = -np.inf
-            top = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
-            top = top[np.lexsort((top, -scores[top]))]
-            return tuple(self.users[i] for i in top)
+            return tuple(self.users[i] for i in top(scores, n))
         if kind == "common_neighbors":
             mine = self.following[agent] | self.followers[agent]
             candidates = [u for u in self.users if u != agent and u not in self.following[agent]]
@@ -190,9 +219,8 @@ class SocialMediaGameMaster(GameMaster):
         """
         if self.post_sum is None or self.persona_vectors is None:
             return ()
-        candidate = self.post_count > 0
-        candidate[excluded] = False
-        if not candidate.any():
+        posters = self._posters  # accounts that have posted (ascending), as of the window
+        if not len(posters):
             return ()
         me = self.index[agent]
         reference = (
@@ -201,10 +229,11 @@ class SocialMediaGameMaster(GameMaster):
             else self.persona_vectors[me]
         )
         norm = float(np.linalg.norm(reference)) or 1.0
-        means = self.post_sum / np.maximum(self.post_count, 1)[:, None]
-        scores = np.where(candidate, np.round(means @ (reference / norm), 6), -np.inf)
-        order = np.lexsort((np.arange(len(scores)), -scores))[: min(n, int(candidate.sum()))]
-        return tuple(self.users[i] for i in order)
+        scores = np.round(self._poster_means @ (reference / norm), 6)
+        positions = self._poster_position[excluded]
+        scores[positions[positions >= 0]] = -np.inf
+        left = len(posters) - int(np.count_nonzero(positions >= 0))
+        return tuple(self.users[posters[i]] for i in top(scores, min(n, left)))
 
     def turns(self) -> TurnDriver | None:
         """The paper's loop when ``iterations`` is set: everyone acts once per iteration."""
@@ -274,8 +303,8 @@ class SocialMediaGameMaster(GameMaster):
         if self._users_normed is None or not len(self._pool_vectors):
             return []
         scores = np.round(self._pool_vectors @ self._users_normed[self.index[agent]], 6)
-        order = np.lexsort((-np.arange(len(scores)), -scores))[: 4 * self.section.feed_size + 4]
-        return [self._pool[i] for i in order]
+        last = len(scores) - 1  # ties go to the more recent post: rank the reversed scores
+        return [self._pool[last - i] for i in top(scores[::-1], 4 * self.section.feed_size + 4)]
 
     # -- the agent's view --------------------------------------------------------------
     def observe(self, agent: str, t: float, context: Mapping[str, Any]) -> Observation:
@@ -292,7 +321,7 @@ class SocialMediaGameMaster(GameMaster):
                 post = self.posts[post_id]
                 label = {"reply": "replied", "repost": "reposted"}.get(post.kind, "posted")
                 lines.append(
-                    f"- [post {post.id}] @{post.author} {label} {quote(post.text)} "
+                    f"- [post {post.id}] @{post.author} {label} {post.quoted} "
                     f"({post.likes} likes, {post.reposts} reposts, {len(post.replies)} replies)"
                 )
         else:

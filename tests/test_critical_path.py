@@ -1,0 +1,103 @@
+"""The window's critical path: requests leave early, one concurrency knob.
+
+Counts only (benchmarks/scale.py measures the times).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from benchmarks.fake_openai import FakeOpenAIServer
+from engine.models.scripted import ScriptedBackend
+from engine.scenario import load_scenario
+from engine.simulation import Simulation
+
+CROWD = """
+name: crowd
+seed: 4
+duration: 30m
+window: 1h
+model: {model}
+embedder: {{kind: hashing, dim: 32}}
+memory: {{enabled: false}}
+population:
+  count: {count}
+  activity: {{schedule: every, period: 1h}}
+  personas: [{{name: u, description: someone}}]
+game: {{type: social_media, null_samples: 0, bootstrap_samples: 0}}
+"""
+
+
+def test_model_max_concurrency_alone_puts_that_many_requests_in_flight(
+    write_scenario: Callable[..., Path], tmp_path: Path
+) -> None:
+    with FakeOpenAIServer(latency=0.5) as server:
+        model = (
+            f"{{backend: openai, base_url: '{server.base_url}', model: m, max_concurrency: 256}}"
+        )
+        loaded = load_scenario(write_scenario(CROWD.format(model=model, count=300)))
+        assert loaded.scenario.max_concurrency is None and not loaded.notes
+        result = Simulation(loaded, out=tmp_path / "run").run()
+    assert result.summary["actions"] == 300  # one window of 300 decisions
+    assert result.summary["peak_decisions_in_flight"] == 256
+    assert server.counters.peak_in_flight == 256
+
+
+def test_a_smaller_decision_bound_that_hides_the_models_is_a_validate_note(
+    write_scenario: Callable[..., Path],
+) -> None:
+    model = "{backend: scripted, max_concurrency: 256}"
+    text = CROWD.format(model=model, count=4).replace(
+        "window: 1h", "window: 1h\nmax_concurrency: 64"
+    )
+    (note,) = load_scenario(write_scenario(text)).notes
+    assert "scenario.yaml:5: note: max_concurrency: 64 caps decisions in flight" in note
+    assert "at most 64 of model.max_concurrency: 256" in note
+
+
+def test_the_first_request_leaves_before_the_last_prompt_of_the_window_is_built(
+    write_scenario: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agents.agent import Agent
+
+    order: list[str] = []
+    build, send = Agent.messages, ScriptedBackend.complete
+
+    def messages(self: Agent, *args: object) -> object:
+        order.append("prompt")
+        return build(self, *args)  # type: ignore[arg-type]
+
+    async def complete(self: ScriptedBackend, request: object) -> object:
+        # Like an HTTP client whose bytes leave on the loop's next turn (aiohttp writes
+        # a request from a new task): "sent" once the loop has run.
+        await asyncio.sleep(0)
+        order.append("request")
+        return await send(self, request)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Agent, "messages", messages)
+    monkeypatch.setattr(ScriptedBackend, "complete", complete)
+    model = "{backend: scripted, max_concurrency: 256}"  # every decision may start at once
+    loaded = load_scenario(write_scenario(CROWD.format(model=model, count=100)))
+    Simulation(loaded, out=tmp_path / "run").run()
+    assert order.count("prompt") == order.count("request") == 100  # one window, one call each
+    last_prompt = len(order) - 1 - order[::-1].index("prompt")
+    assert order.index("request") < last_prompt
+
+
+def test_the_http_client_is_imported_before_the_clock_starts(
+    write_scenario: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.delitem(sys.modules, "aiohttp", raising=False)
+    model = "{backend: openai, base_url: 'http://127.0.0.1:9/v1', model: m}"
+    simulation = Simulation(
+        load_scenario(write_scenario(CROWD.format(model=model, count=2))), out=tmp_path / "run"
+    )
+    assert "aiohttp" not in sys.modules
+    simulation.prepare()  # what the CLI's loading stage runs
+    assert "aiohttp" in sys.modules
