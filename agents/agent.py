@@ -9,15 +9,48 @@ many memories the agent holds.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from agents.memory import Memory, MemoryBank
 from agents.prompts import Prompts
 from engine.models import LanguageModel, Message
 from engine.rng import derive
 from engine.simtime import format_time
-from engine.types import Action, ActionSpace, Observation, Persona
+from engine.types import Action, ActionSpace, Observation, Persona, quote
 
 QUERY_CHARS = 400
+
+
+def survey_schema(scale: tuple[int, int] | None = None) -> dict[str, Any]:
+    """A survey reply: the answer, then (on a scale) a whole-number rating within it."""
+    properties: dict[str, Any] = {"answer": {"type": "string", "maxLength": 2000}}
+    if scale is not None:
+        properties["rating"] = {"type": "integer", "minimum": scale[0], "maximum": scale[1]}
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
+
+
+def survey_format(scale: tuple[int, int] | None = None) -> str:
+    """The reply format a survey prompt asks for (its ``$format``)."""
+    if scale is None:
+        return 'Reply with JSON like {"answer": "<your answer>"}.'
+    return (
+        'Reply with JSON like {"answer": "<your answer>", "rating": <a whole number from '
+        f"{scale[0]} to {scale[1]}>}}."
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A survey answer and how its reply parsed (ok, repaired, fallback)."""
+
+    text: str
+    parse: str
+    rating: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +120,41 @@ class Agent:
             calls += await self.reflect(observation.t, seed=derive(seed, "reflect"))
         return Decision(action, calls, tuple(memories))
 
+    async def answer(
+        self, question: str, t: float, *, seed: int, scale: tuple[int, int] | None = None
+    ) -> Answer:
+        """Answer a survey ``question`` from the memories as of ``t`` (one model call).
+
+        On a ``scale`` (low, high) the reply also carries a whole-number rating in range
+        (kept there by the constrained output; a fallback has none). Nothing is remembered
+        of it: a survey measures, it does not change the agent.
+        """
+        memories = await self.recall(question[:QUERY_CHARS], t)
+        user = self.prompts.render(
+            "survey",
+            persona=self.persona.render(),
+            memories=self.remembered(memories),
+            question=quote(question),
+            time=format_time(t),
+            format=survey_format(scale),
+        )
+        system = self.prompts.render("system", persona=self.persona.render())
+        reply = await self.model.json(
+            [Message("system", system), Message("user", user)],
+            survey_schema(scale),
+            fallback={"answer": ""},
+            seed=seed,
+            agent=self.name,
+            t=t,
+            purpose="survey",
+        )
+        rating = reply.value.get("rating") if reply.outcome != "fallback" else None
+        return Answer(
+            str(reply.value.get("answer", ""))[:2000],
+            reply.outcome,
+            rating if isinstance(rating, int) and not isinstance(rating, bool) else None,
+        )
+
     async def recall(self, query: str, t: float) -> list[Memory]:
         """The top-k memories for ``query`` (batched with the window's other queries)."""
         if self.memory is None or self.settings.k <= 0:
@@ -101,14 +169,18 @@ class Agent:
         user = self.prompts.render(
             "decide",
             persona=self.persona.render(),
-            memories=f"What you remember:\n{self.render_memories(memories)}\n\n"
-            if memories
-            else "",
+            memories=self.remembered(memories),
             observation=observation.text,
             actions=space.describe(),
             time=format_time(observation.t),
         )
         return [Message("system", system), Message("user", user)]
+
+    def remembered(self, memories: list[Memory]) -> str:
+        """The prompts' ``$memories``: "What you remember:", the lines, a blank line (or '')."""
+        if not memories:
+            return ""
+        return f"What you remember:\n{self.render_memories(memories)}\n\n"
 
     def render_memories(self, memories: list[Memory]) -> str:
         """Memories newest first, cut to the character budget."""

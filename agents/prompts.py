@@ -10,7 +10,9 @@ attribute access or evaluation. Variables of the ``decide`` templates:
 - ``$actions``: the allowed actions with their arguments;
 - ``$time``: the simulated clock, ``d+hh:mm:ss``.
 
-``reflect`` takes ``$persona`` and ``$memories``.
+``reflect`` takes ``$persona`` and ``$memories``; ``survey`` (a researcher's question, see
+engine/interventions.py) takes ``$persona``, ``$memories``, ``$question``, ``$time`` and
+``$format`` (the JSON reply it asks for: the answer, and a rating on a survey's scale).
 """
 
 from __future__ import annotations
@@ -39,6 +41,12 @@ DEFAULTS: Mapping[str, str] = {
         "$persona\n\nRecent memories:\n$memories\n\n"
         "In one or two sentences, what have you learned about your situation and the people "
         "around you?"
+    ),
+    "survey": (
+        "Time: $time\n\n"
+        "${memories}"
+        "A researcher asks you a question. It changes nothing around you; answer honestly, "
+        "as yourself, in one or two sentences.\nQuestion: $question\n\n$format"
     ),
 }
 VARIABLES: Mapping[str, frozenset[str]] = AGENT_PROMPTS

@@ -127,6 +127,13 @@ class Run:
         columns, rows = self.store.table("model_calls")
         return pd.DataFrame.from_records(rows, columns=columns)
 
+    @cached_property
+    def surveys(self) -> Any:
+        """Survey answers as a DataFrame: the run's survey events and ``socium survey``'s."""
+        from engine.surveys import survey_frame
+
+        return survey_frame(self.store, self.start)
+
     def models_served(self) -> list[str]:
         """The model ids the backend reported, sorted (no table load)."""
         return self.store.models_served()
@@ -270,28 +277,37 @@ def compare(folders: Sequence[Path]) -> dict[str, Any]:
     A condition is the scenario name, the model (backend and model id: two models run
     from one file are two conditions) and the overrides other than the seed; runs that
     differ only by seed are its replicates. Per measure: mean, standard error and n per
-    condition, two-sided Mann-Whitney U between each pair, with Holm's correction over
-    every test of the comparison; and one row per run.
+    condition, two-sided Mann-Whitney U between each pair, and, where two conditions share
+    seeds (a fork and its parent, two sweeps forked from the same seeds), per-seed paired
+    differences with a Wilcoxon signed-rank test; Holm's correction over every test of the
+    comparison; and one row per run.
     """
-    from engine.network.compare import adjust, compare_runs
+    from engine.network.compare import adjust, compare_runs, paired
+    from engine.surveys import survey_measures
 
-    runs = [load_run(folder) for folder in _run_folders(folders)]
+    runs = [load_run(folder) for folder in run_folders(folders)]
     if not runs:
         raise SociumError("no run folders found")
     conditions: dict[str, list[Run]] = {}
     for run in runs:
         conditions.setdefault(condition_label(run), []).append(run)
     measures: dict[str, dict[str, list[float | None]]] = {}
+    by_seed: dict[str, dict[str, dict[int, float | None]]] = {}
     per_run = []
     for label, members in conditions.items():
         for run in members:
-            values = run.plugin.measures(run.stored_stats() or run.stats())
-            per_run.append(
-                {"run": str(run.folder), "condition": label, "seed": run.info["seed"], **values}
-            )
+            values = {
+                **run.plugin.measures(run.stored_stats() or run.stats()),
+                **survey_measures(run.surveys),
+            }
+            seed = int(run.info["seed"])
+            per_run.append({"run": str(run.folder), "condition": label, "seed": seed, **values})
             for name, value in values.items():
                 measures.setdefault(name, {}).setdefault(label, []).append(value)
+                by_seed.setdefault(name, {}).setdefault(label, {})[seed] = value
     comparisons = {name: compare_runs(by_condition) for name, by_condition in measures.items()}
+    for name, comparison in comparisons.items():
+        comparison["paired"] = paired(by_seed[name])
     adjust(comparisons)
     return {
         "runs": [str(run.folder) for run in runs],
@@ -301,7 +317,8 @@ def compare(folders: Sequence[Path]) -> dict[str, Any]:
     }
 
 
-def _run_folders(paths: Sequence[Path]) -> list[Path]:
+def run_folders(paths: Sequence[Path]) -> list[Path]:
+    """Run folders among ``paths`` (a sweep folder stands for every run folder below it)."""
     found: list[Path] = []
     for path in paths:
         if (path / STORE_FILE).exists():

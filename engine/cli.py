@@ -74,8 +74,18 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR|SWEEP_DIR")
     compare.add_argument("--json", action="store_true")
 
-    sweep = commands.add_parser("sweep", help="run a scenario over seeds and a parameter grid")
-    sweep.add_argument("scenario", type=Path)
+    sweep = commands.add_parser(
+        "sweep",
+        help="run a scenario over seeds and a parameter grid (or fork stored runs: --fork-at)",
+    )
+    sweep.add_argument("scenario", type=Path, metavar="SCENARIO|RUNS")
+    sweep.add_argument(
+        "--fork-at",
+        default=None,
+        metavar="T",
+        help="fork every run in RUNS at T, once per grid point (= socium fork RUNS --at T)",
+    )
+    _intervention_option(sweep, "with --fork-at: interventions at T or later (repeatable)")
     sweep.add_argument("--seeds", default="0", help="e.g. 0-9 or 1,4,7 (default 0)")
     sweep.add_argument(
         "--grid",
@@ -104,6 +114,54 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--quiet", action="store_true", help="no progress bar")
     _serve_option(resume)
 
+    fork = commands.add_parser(
+        "fork", help="a counterfactual run: the parent's events up to T, then a change"
+    )
+    fork.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    fork.add_argument("--at", required=True, metavar="T", help="from the start, e.g. 2d or 36h")
+    fork.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a field that changes at T, e.g. game.recommender=random (repeatable)",
+    )
+    _intervention_option(fork, "a YAML list of interventions at T or later (repeatable)")
+    fork.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="fork once per value (changes at T; repeatable: every combination)",
+    )
+    fork.add_argument(
+        "--out", type=Path, default=None, help="run folder, or folder of forks (default: beside)"
+    )
+    fork.add_argument("--quiet", action="store_true", help="no progress bar")
+    _serve_option(fork)
+
+    survey = commands.add_parser(
+        "survey", help="ask a run's agents a question, from their memories as of T"
+    )
+    survey.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    survey.add_argument("--at", default=None, metavar="T", help="from the start (default: the end)")
+    survey.add_argument("--question", required=True)
+    survey.add_argument(
+        "--scale", default=None, metavar="LOW,HIGH", help="each answer also rates, e.g. 0,10"
+    )
+    survey.add_argument(
+        "--agents", nargs="+", default=None, metavar="NAME", help="default: every agent"
+    )
+    survey.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override the run's model block, e.g. model.backend=scripted",
+    )
+
     watch = commands.add_parser(
         "watch", help="serve a live view of a run (running or finished) on 127.0.0.1"
     )
@@ -115,6 +173,18 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", required=True, choices=["graphml", "gexf", "csv", "parquet"])
     export.add_argument("--out", type=Path, default=None, help="folder (default: RUN_DIR/export)")
     return parser
+
+
+def _intervention_option(command: argparse.ArgumentParser, text: str) -> None:
+    command.add_argument(
+        "--intervention",
+        dest="interventions",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help=text,
+    )
 
 
 def _serve_option(command: argparse.ArgumentParser) -> None:
@@ -155,6 +225,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _resume(args)
         if args.command == "watch":
             return _watch(args)
+        if args.command == "fork":
+            return _fork(args)
+        if args.command == "survey":
+            return _survey(args)
         if args.command == "export":
             from engine.analysis import load_run
 
@@ -301,6 +375,37 @@ def _compare(args: argparse.Namespace) -> int:
                 f"{test['p_holm']:.3g}",
             )
     console.print(table)
+    pairs = [(m, t) for m, c in result["measures"].items() for t in c.get("paired", [])]
+    if pairs:
+        matched = Table(
+            title="paired by seed (b - a; Wilcoxon signed-rank, two-sided; p Holm-adjusted)"
+        )
+        for column in (
+            "measure",
+            "a vs b",
+            "n",
+            "mean diff",
+            "95% CI",
+            "p",
+            "p (Holm)",
+        ):
+            matched.add_column(column, overflow="fold")
+        for measure, test in pairs:
+            interval = test["ci95"]
+            matched.add_row(
+                measure,
+                f"{codes[test['a']]} vs {codes[test['b']]}",
+                str(test["n"]),
+                _num(test["mean_diff"]),
+                "-" if interval is None else f"{interval[0]:.3g} to {interval[1]:.3g}",
+                f"{test['p']:.3g}",
+                f"{test['p_holm']:.3g}",
+            )
+        console.print(matched)
+        console.print("per-seed differences (b - a), seed: difference")
+        for measure, test in pairs:
+            diffs = "  ".join(f"{seed}: {_num(d)}" for seed, d in test["diffs"].items())
+            console.print(f"  {measure} {codes[test['a']]} vs {codes[test['b']]}  {diffs}")
     if len(codes) < 2:
         console.print(
             "1 condition: a comparison needs at least 2 (runs that differ by more than the seed)"
@@ -312,6 +417,21 @@ def _sweep(args: argparse.Namespace) -> int:
     from engine.scenario import load_scenario
     from engine.simulation import new_run_folder
     from engine.sweep import SweepInterrupted, parse_grid, parse_seeds, sweep
+
+    if args.fork_at is not None:  # the stored runs' seeds, forked at T over the grid
+        fork = argparse.Namespace(
+            run_dir=args.scenario,
+            at=args.fork_at,
+            overrides=args.overrides,
+            interventions=args.interventions,
+            grid=args.grid,
+            out=args.out,
+            quiet=True,
+            serve=None,
+        )
+        return _fork(fork)
+    if args.interventions:
+        raise ScenarioError("--intervention goes with --fork-at (a scenario lists its own)")
 
     loaded = load_scenario(args.scenario, args.overrides)
     for note in loaded.notes:
@@ -390,6 +510,72 @@ def _resume(args: argparse.Namespace) -> int:
         overrides=info["overrides"],
         resume=True,
     )
+
+
+def _fork(args: argparse.Namespace) -> int:
+    """One fork, or (a sweep folder, or --grid) every run times every grid point."""
+    import itertools
+
+    from engine.analysis import run_folders
+    from engine.fork import prepare, verify_prefix
+    from engine.sweep import parse_grid
+
+    parents = run_folders([args.run_dir])
+    grid = parse_grid(args.grid)
+    points = list(itertools.product(*[values for _, values in grid])) or [()]
+    several = len(parents) * len(points) > 1
+    base = args.out or args.run_dir.parent / f"{args.run_dir.name}-fork-{args.at}"
+    worst = 0
+    for parent, point in itertools.product(parents, points):
+        sets = [*args.overrides, *(f"{k}={v}" for (k, _), v in zip(grid, point, strict=True))]
+        label = "-".join(v.replace("/", "_") for v in point) or "fork"
+        out = base / f"{parent.name}-{label}" if several else args.out
+        fork = prepare(parent, args.at, sets, args.interventions, out)
+        print(f"forking {parent} at {args.at} into {fork.folder}", file=sys.stderr)
+        code = _simulate(
+            fork.loaded,
+            args.quiet,
+            args.serve,
+            seed=fork.seed,
+            out=fork.folder,
+            overrides=fork.overrides,
+            fork=fork.meta,
+            replies=fork.replies,
+        )
+        if code in (0, EXIT_DEGRADED):
+            print(verify_prefix(fork.folder), file=sys.stderr)
+        worst = max(worst, code)
+    return worst
+
+
+def _survey(args: argparse.Namespace) -> int:
+    from engine.simtime import parse_duration
+    from engine.surveys import survey
+
+    try:
+        at = None if args.at is None else parse_duration(args.at)
+    except ValueError as err:
+        raise ScenarioError(f"--at {args.at}: {err}") from None
+    scale = None
+    if args.scale is not None:
+        try:
+            low, high = (int(x) for x in args.scale.split(","))
+        except ValueError:
+            raise ScenarioError(f"--scale {args.scale}: two whole numbers, e.g. 0,10") from None
+        scale = (low, high)
+    answers = survey(
+        args.run_dir,
+        args.question,
+        at=at,
+        agents=args.agents,
+        scale=scale,
+        overrides=args.overrides,
+    )
+    for row in answers:
+        rating = "" if row["rating"] is None else f"[{row['rating']}] "
+        print(f"{row['agent']}: {rating}{row['answer']}")
+    print(f"{len(answers)} answers stored in the surveys table of {args.run_dir}", file=sys.stderr)
+    return 0
 
 
 def _watch(args: argparse.Namespace) -> int:

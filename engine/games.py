@@ -23,7 +23,11 @@ What a game provides, and when the engine calls it:
 - ``describe(section)`` gives the run card its ODD purpose and process text;
 - ``views(data)`` adds transcript views to the report (threads, generations),
   ``headline(data)`` a few cheap numbers to the live view, ``clock(section, elapsed)``
-  the game's own time (generation, round) to the progress bar.
+  the game's own time (generation, round) to the progress bar;
+- ``interventions`` (models of the game's own kinds, applied by
+  ``GameMaster.intervene``), ``check_intervention``, ``accounts_added``, ``joins`` and
+  ``time_of(section, unit, n)`` let scenarios change a run while it goes
+  (:mod:`engine.interventions`).
 
 Determinism rules the contract relies on (DESIGN.md, decision 9): a game master draws
 randomness only from the generator it is given; ``observe`` and ``action_space`` are
@@ -187,6 +191,9 @@ class Game:
     master: ClassVar[type[GameMaster]]
     title: ClassVar[str] = ""
     graph_kinds: ClassVar[tuple[str, ...]] = ()
+    interventions: ClassVar[tuple[type[BaseModel], ...]] = ()  # the game's own kinds
+    joins: ClassVar[bool] = False  # agents may join during a run (add_agents)
+    fixed: ClassVar[frozenset[str]] = frozenset()  # section fields a `set` may not change
 
     def game_master(
         self, section: Any, *, model: LanguageModel, rng: np.random.Generator, embedder: Any
@@ -260,6 +267,27 @@ class Game:
     def headline(self, data: RunData) -> dict[str, float]:
         """A few cheap numbers for the live view, recomputed as windows commit."""
         return {}
+
+    def time_of(self, section: Any, unit: str, number: int) -> float | None:
+        """Seconds after the start at which ``unit`` ``number`` begins (game-clock timing).
+
+        ``unit`` is ``generation``, ``round`` or ``iteration``; None: the game has no such
+        unit (or not that many).
+        """
+        return None
+
+    def check_intervention(
+        self, item: Any, section: Any, known: set[str]
+    ) -> tuple[str, str] | None:
+        """What is wrong with one of the game's interventions: (argument, problem).
+
+        ``known``: the agents' names at its time; an argument of ``""`` is the whole entry.
+        """
+        return None
+
+    def accounts_added(self, item: Any) -> list[str]:
+        """Names an intervention of the game creates (later ones may name them)."""
+        return []
 
     def clock(self, section: Any, elapsed: float) -> str:
         """Where a turn-based game stands ``elapsed`` seconds in (for progress), or ''."""

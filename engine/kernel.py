@@ -15,6 +15,7 @@ callables and hands events on.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import inspect
 import math
 from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
@@ -130,6 +131,7 @@ class WindowObserver(Protocol):
 Decide = Callable[[Window, Activation], Awaitable[T]]
 Resolve = Callable[[Window, Activation, T], Sequence[Event]]
 TurnDriver = Callable[["Kernel"], Generator[simpy.Event, Any, None]]
+Probe = Callable[[], Sequence[tuple[str, Mapping[str, Any]]]]
 
 
 class Kernel(Generic[T]):
@@ -167,7 +169,10 @@ class Kernel(Generic[T]):
         self.in_flight = 0
         self.peak_in_flight = 0
         self._due: list[tuple[float, str, Mapping[str, Any]]] = []
+        self.barriers: list[float] = []  # times no window spans (interventions)
+        self.removed: set[str] = set()  # agents no longer activated
         self._emitted: list[Event] = []
+        self._probes: list[tuple[float, Probe]] = []  # (t, take), by time then registration
 
     # -- scheduling -------------------------------------------------------------------
     def add_agent(self, agent: str, schedule: Schedule, rng: np.random.Generator) -> None:
@@ -194,8 +199,31 @@ class Kernel(Generic[T]):
         self.env.process(driver(self))
 
     def activate(self, agent: str, context: Mapping[str, Any] | None = None) -> None:
-        """Make ``agent`` due now (called from schedules and turn drivers)."""
+        """Make ``agent`` due now (called from schedules and turn drivers).
+
+        A ``context`` with a ``seed`` brings the activation's seed with it (it then draws
+        nothing from the kernel's stream, and goes first among activations at its time).
+        """
         self._due.append((self.env.now, agent, context or {}))
+
+    def add_barrier(self, t: float) -> None:
+        """Never let a window span ``t``: what happens at ``t`` starts a window."""
+        bisect.insort(self.barriers, float(t))
+
+    def add_probe(self, t: float, take: Probe) -> None:
+        """At ``t``, ``take()``'s activations join the window that covers ``t``.
+
+        A probe (a survey) never moves a window's bounds: its activations join the
+        window whose span covers ``t``, or, when no window does (nobody acts then), a
+        window of their own, of zero length at ``t``. Each brings its own ``seed`` in its
+        context, so it draws nothing from the kernel's stream either: the run around a
+        probe is the run without it.
+        """
+        bisect.insort(self._probes, (float(t), take), key=lambda probe: probe[0])
+
+    def remove_agent(self, agent: str) -> None:
+        """Stop activating ``agent`` (its schedule runs on; its activations are dropped)."""
+        self.removed.add(agent)
 
     def emit(self, event: Event) -> None:
         """Record an event a turn driver produced (committed first in the next window)."""
@@ -211,27 +239,43 @@ class Kernel(Generic[T]):
         env = self.env
         start = end = env.now
         while not self._due and not self._emitted:
-            start = env.peek()
+            upcoming = env.peek()
+            if self._probes and self._probes[0][0] < min(upcoming, until):
+                start = end = self._probes[0][0]  # a probe while nobody acts: its own window
+                break
+            start = upcoming
             if start >= until:
                 return None
             end = start + self.window
+            cut = bisect.bisect_right(self.barriers, start)
+            if cut < len(self.barriers):  # a window never spans an intervention's time
+                end = min(end, self.barriers[cut])
             while env.peek() < until and (
                 env.peek() < end or (self.window == 0 and env.peek() == start)
             ):
                 env.step()
+        while self._probes and (self._probes[0][0] < end or self._probes[0][0] <= start):
+            t, take = self._probes.pop(0)
+            self._due += [(t, agent, context) for agent, context in take()]
         due, self._due = self._due, []
+        due = [item for item in due if item[1] not in self.removed]
         # Order by time, then by a seeded draw; drawn in (time, agent) order so the
-        # result never depends on the order simpy happened to process the processes.
+        # result never depends on the order simpy happened to process the processes. One
+        # (order, seed) pair per activation, in that order: the draws of the activations
+        # before a time never depend on how many come after it in the window (a fork cut
+        # at that time reproduces them). Activations that carry their own seed (a survey)
+        # draw nothing: they never shift anyone else's.
         due.sort(key=lambda item: (item[0], item[1]))
-        draws = self.rng.random(len(due))
-        seeds = self.rng.integers(0, 2**31 - 1, len(due))
-        activations = sorted(
-            (
-                Activation(t, agent, float(draw), context, int(seed))
-                for (t, agent, context), draw, seed in zip(due, draws, seeds, strict=True)
-            ),
-            key=lambda a: (a.t, a.order),
-        )
+        drawing = [item for item in due if "seed" not in item[2]]
+        pairs = iter(self.rng.integers(0, 2**31 - 1, size=(len(drawing), 2)).tolist())
+        activations = []
+        for t, agent, context in due:
+            if "seed" in context:
+                activations.append(Activation(t, agent, -1.0, context, int(context["seed"])))
+            else:
+                order, seed = next(pairs)
+                activations.append(Activation(t, agent, float(order), context, seed))
+        activations.sort(key=lambda a: (a.t, a.order))
         return Window(self.windows_done, start, min(end, until), tuple(activations))
 
     async def run_window(

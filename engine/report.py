@@ -22,7 +22,7 @@ from engine.plotting import figure as _figure
 from engine.plotting import png as _png
 from engine.runcard import run_card_markdown
 from engine.simtime import format_time
-from engine.transcript import SCRIPT, STYLE, agent_link, section, timelines
+from engine.transcript import SCRIPT, STYLE, agent_link, engine_view, section, timelines
 
 
 def model_usage_plot(run: Run) -> str | None:
@@ -107,7 +107,8 @@ def write_report(path: str | Path, out: Path | None = None) -> Path:
     card = html.escape(run_card_markdown(run))
     folder = out or run.folder
     folder.mkdir(parents=True, exist_ok=True)
-    transcripts = section(run.plugin.views(data), agents, run.start, folder)
+    views = engine_view(data.events) + run.plugin.views(data)
+    transcripts = section(views, agents, run.start, folder)
     played = format_time(float(run.info["sim_time"]) - run.start)
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>socium report: {html.escape(run.folder.name)}</title>

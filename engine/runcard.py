@@ -60,6 +60,8 @@ def run_card(run: Any) -> dict[str, Any]:
         "simulated": format_time(float(info.get("sim_time") or 0.0) - run.start),
         "versions": info["versions"],
         "determinism": run.store.meta("determinism") or {},
+        "fork": run.store.meta("fork"),
+        "interventions": scenario.get("interventions") or [],
         "model": model_identity,
         "model_calls": summary.get("model_calls"),
         "model_calls_per_action": summary.get("model_calls_per_action"),
@@ -178,6 +180,20 @@ def run_card_markdown(run: Any) -> str:
     lines.append(f"- versions: {json.dumps(card['versions'])}")
     if card["determinism"]:
         lines.append(f"- determinism: {json.dumps(card['determinism'])}")
+    fork = card["fork"]
+    if fork:
+        prefix = (
+            ""
+            if "prefix_identical" not in fork
+            else f"; its {fork['prefix_events']} events before then "
+            + ("equal the parent's" if fork["prefix_identical"] else "DIFFER from the parent's")
+        )
+        lines.append(
+            f"- fork: of {fork['parent']} (run {fork['parent_run']}) at "
+            f"{format_time(fork['at'])}, changing {'; '.join(fork['changes'])}{prefix}"
+        )
+    for item in card["interventions"]:
+        lines.append(f"- intervention: {json.dumps(item, default=str)}")
     lines += ["", "## ODD description (Grimm et al. 2020)", ""]
     for section, text in card["odd"].items():
         lines += [f"### {section}", "", text, ""]

@@ -25,8 +25,10 @@ from pydantic import (
     field_validator,
 )
 
+from engine import interventions
 from engine.fields import Duration, OutputPath, Strict
 from engine.games import Game, GameNotInstalled, Problem, game_names, load_game, registered_games
+from engine.interventions import Intervention
 from engine.personas import PopulationConfig, load_population
 from engine.simtime import format_time
 from engine.templates import AGENT_PROMPTS, check
@@ -197,8 +199,9 @@ class PromptOverrides(Strict):
     system: str | None = Field(None, max_length=20_000)
     decide: str | None = Field(None, max_length=20_000)
     reflect: str | None = Field(None, max_length=20_000)
+    survey: str | None = Field(None, max_length=20_000)
 
-    @field_validator("system", "decide", "reflect")
+    @field_validator("system", "decide", "reflect", "survey")
     @classmethod
     def _template(cls, text: str | None, info: ValidationInfo) -> str | None:
         if text is None:
@@ -241,6 +244,12 @@ class Scenario(Strict):
     population: PopulationConfig
     output: OutputConfig = OutputConfig()
     prompts: PromptOverrides = PromptOverrides()
+    interventions: list[Any] = Field(
+        default_factory=list,
+        description="Scheduled changes during the run (engine/interventions.py): at/every/"
+        "generation, a kind (broadcast, set, survey, add_agents, remove_agents, or the "
+        "game's own) and its arguments.",
+    )
     game: GameSection
 
 
@@ -254,6 +263,7 @@ class LoadedScenario:
     data: dict[str, Any]
     personas: tuple[Persona, ...] = ()
     notes: tuple[str, ...] = ()  # what the loader adjusted, e.g. keys of another backend
+    interventions: tuple[Intervention, ...] = ()  # validated, in file order
 
     @property
     def game_type(self) -> str:
@@ -375,10 +385,14 @@ def parse_scenario(text: str, path: Path, overrides: Sequence[str] = ()) -> Load
                 f"the {game.name} game's turns take; set duration: {math.ceil(horizon)}s or more",
             )
         )
-    if found:
+    items, located = interventions.parse(
+        scenario.interventions, game, game_section, scenario, personas, path, lines
+    )
+    if found or located:
         raise ScenarioError(
             "\n".join(
-                f"{path}:{line_for(lines, p.loc)}: {dotted(p.loc)}: {p.message}" for p in found
+                [f"{path}:{line_for(lines, p.loc)}: {dotted(p.loc)}: {p.message}" for p in found]
+                + located
             )
         )
     bound, requests = scenario.max_concurrency, scenario.model.max_concurrency
@@ -388,7 +402,7 @@ def parse_scenario(text: str, path: Path, overrides: Sequence[str] = ()) -> Load
             f"caps decisions in flight, so at most {bound} of model.max_concurrency: {requests} "
             "requests are in flight; remove it (the model's bound then applies) or raise it",
         )
-    return LoadedScenario(scenario, game_section, path, data, tuple(personas), notes)
+    return LoadedScenario(scenario, game_section, path, data, tuple(personas), notes, tuple(items))
 
 
 def expected_activations(scenario: Scenario, personas: Sequence[Persona]) -> float:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from engine.games import RunData, load_game
+from engine.interventions import Runner
 from engine.kernel import Activation, Every, Kernel, Poisson, Schedule, Window, WindowObserver
 from engine.models import LanguageModel, build_model
 from engine.rng import RunSeeds, derive
@@ -38,6 +39,7 @@ from engine.types import (
     Persona,
     ScenarioError,
     SociumError,
+    quote,
 )
 
 
@@ -121,6 +123,8 @@ class Simulation:
         observers: Sequence[WindowObserver] = (),
         snapshot_every: int = 10,
         resume: bool = False,
+        fork: Mapping[str, Any] | None = None,
+        replies: Mapping[str, tuple[str, int, int, str | None]] | None = None,
     ) -> None:
         from agents.agent import Agent, AgentSettings
         from agents.embedders import build_embedder
@@ -191,17 +195,30 @@ class Simulation:
             start=scenario.start,
         )
         self._schedule_agents()
+        self.interventions = Runner(self, loaded.interventions)
+        self.interventions.schedule()  # after the agents: their simpy order is unchanged
         self.committed = 0  # windows already in the store (resume: re-executed and verified)
+        from engine.models.replay import StoredReplies
+
         if resume:
             self.store = RunStore(self.folder)
             self.committed = self.store.count("windows")
             self.store.reopen()
-            from engine.models.replay import StoredReplies
+            stored = dict(replies or {})
+            fork = self.store.meta("fork")
+            if fork and Path(fork["parent"]).is_dir():  # a resumed fork: its parent's too
+                from engine.fork import parent_replies
 
-            self.model.backend = StoredReplies(self.model.backend, self.store.replies())
+                stored.update(parent_replies(Path(fork["parent"]), fork["t"]))
+            stored.update(self.store.replies())
+            self.model.backend = StoredReplies(self.model.backend, stored)
         else:
             self.store = RunStore(self.folder, create=True)
             self._start_store(loaded, overrides)
+            if fork is not None:
+                self.store.set_meta("fork", dict(fork))
+            if replies:  # a fork: the parent's replies to the same requests
+                self.model.backend = StoredReplies(self.model.backend, dict(replies))
         self.snapshot_every = snapshot_every
         self.kernel.add_observer(_Committer(self))
         for observer in observers:
@@ -240,18 +257,36 @@ class Simulation:
                 0.0, activity.rate_sigma, len(rates)
             )
             rates = activity.rate * draws / np.exp(activity.rate_sigma**2 / 2)  # mean stays `rate`
-        profile = tuple(activity.profile) if activity.profile else None
         for i, persona in enumerate(self.personas):
-            schedule: Schedule
-            if activity.schedule == "every":
-                period = persona.activity.get("period", activity.period or 3600.0)
-                schedule = Every(float(period), float(persona.activity.get("offset", 0.0)))
-            else:
-                rate = float(persona.activity.get("rate", rates[i])) * activity.scale
-                schedule = Poisson(rate, profile)
-            self.kernel.add_agent(
-                persona.name, schedule, self.seeds.generator("schedule", persona.name)
-            )
+            self._schedule(persona, float(rates[i]))
+
+    def _schedule(self, persona: Persona, rate: float) -> None:
+        """Activate ``persona`` on the population's schedule (its own settings first)."""
+        activity = self.scenario.population.activity
+        schedule: Schedule
+        if activity.schedule == "every":
+            period = persona.activity.get("period", activity.period or 3600.0)
+            schedule = Every(float(period), float(persona.activity.get("offset", 0.0)))
+        else:
+            rate = float(persona.activity.get("rate", rate)) * activity.scale
+            profile = tuple(activity.profile) if activity.profile else None
+            schedule = Poisson(rate, profile)
+        self.kernel.add_agent(
+            persona.name, schedule, self.seeds.generator("schedule", persona.name)
+        )
+
+    def add_agents(self, personas: Sequence[Persona], t: float) -> None:
+        """Newcomers join at ``t`` (an ``add_agents`` intervention): the game, then schedules."""
+        self.gm.add_agents(personas, t)
+        for persona in personas:
+            self.agents[persona.name] = self._make_agent(persona)
+            self.new_agents.append(persona)
+            if self.gm.turns() is None and self.scenario.population.activity.schedule != "turns":
+                self._schedule(persona, self.scenario.population.activity.rate)
+
+    def register_accounts(self, personas: Sequence[Persona]) -> None:
+        """Accounts a game created (an injected post's author): stored, never activated."""
+        self.new_agents += personas
 
     # -- the two callables the kernel drives ------------------------------------------------
     async def decide(self, window: Window, activation: Activation) -> Step:
@@ -264,6 +299,19 @@ class Simulation:
         """
         agent = self.agents.get(activation.agent) or self._spawn(activation.agent)
         context = activation.context
+        if "survey" in context:  # a question, not a turn: the game master is not involved
+            answer = await agent.answer(
+                str(context["survey"]),
+                activation.t,
+                seed=derive(activation.seed, "survey"),
+                scale=context.get("scale"),
+            )
+            observation = Observation(activation.t, str(context["survey"]))
+            args: dict[str, Any] = {"text": answer.text, "parse": answer.parse}
+            if answer.rating is not None:
+                args["rating"] = answer.rating
+            action = Action("answer", args)
+            return Step(observation, ActionSpace(()), action, 1)
         observation = self.gm.observe(agent.name, window.start, context)
         space = self.gm.action_space(agent.name, window.start, context)
         if not space.options:
@@ -291,7 +339,11 @@ class Simulation:
         return agent
 
     def resolve(self, window: Window, activation: Activation, step: Step) -> list[Event]:
-        """Apply one decided action, in activation order."""
+        """Apply one decided action, in activation order (a survey answer changes nothing)."""
+        if "survey" in activation.context:
+            payload = {"question": step.observation.text, **step.action.args}
+            payload["answer"] = payload.pop("text")
+            return [Event(activation.t, "survey", activation.agent, None, payload, ())]
         self.actions += 1
         self.decision_calls += step.calls
         return self.gm.resolve(activation.agent, step.action, activation.t, activation.context)
@@ -478,7 +530,11 @@ class _Committer:
             cap = sim.scenario.memory.max_perceivers
             for event in events:
                 for agent in rememberers(event, cap):
-                    text = sim.gm.narrate(event, agent)
+                    text = (
+                        f"News: {quote(str(event.payload.get('text', '')))}"
+                        if event.kind == "broadcast"
+                        else sim.gm.narrate(event, agent)
+                    )
                     if text:
                         kind = "action" if agent == event.actor else "event"
                         if event.kind == "invalid_action":

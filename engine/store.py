@@ -31,7 +31,15 @@ TABLES = (
     "meta",
 )
 
-SCHEMA = """
+SURVEYS = """
+CREATE TABLE IF NOT EXISTS surveys (
+    run TEXT NOT NULL, t REAL NOT NULL, agent TEXT NOT NULL, question TEXT NOT NULL,
+    answer TEXT NOT NULL, rating INTEGER, parse TEXT NOT NULL, model TEXT, asked_at TEXT NOT NULL
+);
+"""
+
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS run (
     id TEXT PRIMARY KEY, scenario_name TEXT NOT NULL, scenario_path TEXT,
@@ -75,6 +83,8 @@ CREATE TABLE IF NOT EXISTS stats (
 );
 CREATE INDEX IF NOT EXISTS events_by_kind ON events (run, kind);
 """
+    + SURVEYS
+)
 
 
 def _now() -> str:
@@ -335,13 +345,40 @@ class RunStore:
                 "from those that wrote it"
             )
 
-    def replies(self) -> dict[str, tuple[str, int, int, str | None]]:
-        """Stored replies by request hash (resume serves them instead of asking again)."""
+    def replies(self, before: float | None = None) -> dict[str, tuple[str, int, int, str | None]]:
+        """Stored replies by request hash (resume and forks serve them instead of asking).
+
+        ``before``: only replies to requests made before that simulated time.
+        """
         rows = self.db.execute(
             "SELECT request_hash, reply, prompt_tokens, completion_tokens, model FROM model_calls"
-            " WHERE reply IS NOT NULL AND outcome != 'error'"
+            " WHERE reply IS NOT NULL AND outcome != 'error' AND (? IS NULL OR t < ?)",
+            (before, before),
         )
         return {h: (reply, p, c, model) for h, reply, p, c, model in rows}
+
+    def write_surveys(
+        self, rows: Iterable[tuple[float, str, str, str, int | None, str, str | None]]
+    ) -> None:
+        """Answers of ``socium survey`` (t, agent, question, answer, rating, parse, model)."""
+        with self._transaction():
+            self.db.execute(SURVEYS)  # stores written before surveys existed
+            self.db.executemany(
+                "INSERT INTO surveys VALUES (?,?,?,?,?,?,?,?,?)",
+                [(self.run_id, *row, _now()) for row in rows],
+            )
+
+    def surveys(self) -> list[tuple[Any, ...]]:
+        """``socium survey``'s answers: (t, agent, question, answer, rating, parse, model, asked_at)."""
+        found = self.db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'surveys'"
+        ).fetchone()
+        if not found:
+            return []
+        return self.db.execute(
+            "SELECT t, agent, question, answer, rating, parse, model, asked_at FROM surveys"
+            " ORDER BY rowid"
+        ).fetchall()
 
     def finish(
         self, status: str, summary: Mapping[str, Any], sim_time: float | None = None

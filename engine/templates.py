@@ -17,6 +17,7 @@ AGENT_PROMPTS: dict[str, frozenset[str]] = {
     "system": frozenset({"persona"}),
     "decide": frozenset({"persona", "memories", "observation", "actions", "time"}),
     "reflect": frozenset({"persona", "memories"}),
+    "survey": frozenset({"persona", "memories", "question", "time", "format"}),
 }
 """The agents' prompt templates a scenario may override (``prompts:``) and their variables."""
 

@@ -31,7 +31,18 @@ from engine.types import Event
 VIEW_BUDGET = 4_000_000  # bytes of game views embedded in report.html
 AGENT_BUDGET = 8_000_000  # bytes of agent timelines embedded in report.html
 DETAIL_CHARS = 6000  # of one prompt or reply shown in a row's details
-TEXT_KEYS = ("text", "message", "strategy", "attempt", "outcome", "reasoning", "reason", "fact")
+TEXT_KEYS = (
+    "text",
+    "message",
+    "strategy",
+    "attempt",
+    "outcome",
+    "reasoning",
+    "reason",
+    "fact",
+    "question",
+    "answer",
+)
 
 STYLE = """
 .filters { position: sticky; top: 0; background: #fff; padding: .5em 0; z-index: 1;
@@ -129,7 +140,7 @@ def describe(event: Event) -> str:
         value = payload.get(key)
         if isinstance(value, str) and value:
             parts.append(f"{key}: {value}")
-    for key in ("amount", "points", "place", "to"):
+    for key in ("amount", "points", "place", "to", "rating"):
         value = payload.get(key)
         if isinstance(value, int | float | str) and not isinstance(value, bool) and value != "":
             parts.append(f"{key}: {value:g}" if isinstance(value, float) else f"{key}: {value}")
@@ -146,7 +157,9 @@ def timelines(
 
     ``events`` come with their window index and ``decisions`` are the ``decide`` model
     calls as ``(window, agent, outcome, prompt, reply)`` (:meth:`RunStore.decisions`): a
-    decision and the events it caused share the agent and the window.
+    decision and the events it caused share the agent and the window. An agent activated
+    twice in one window (its events at two times) gets one decision per activation, in
+    order; otherwise every call of the window (re-asks too) goes under its first event.
     """
     decided: dict[tuple[int, str], list[str]] = defaultdict(list)
     for window, agent, outcome, prompt, reply in decisions:
@@ -155,13 +168,22 @@ def timelines(
             f"{_cut(prompt or '(not recorded: model.record_prompts is off)')}\n\n"
             f"The model's raw reply ({outcome}):\n{_cut(reply or '')}"
         )
+    listed = [(event, window, str(event.actor)) for event, window in events if event.actor]
+    times: dict[tuple[int, str], list[float]] = defaultdict(list)
+    for event, window, actor in listed:
+        if event.t not in times[(window, actor)]:
+            times[(window, actor)].append(event.t)
+    details: dict[tuple[int, str, float], str] = {}
+    for (window, actor), calls in decided.items():
+        starts = times.get((window, actor), [])
+        if len(calls) == len(starts) > 1:  # activated twice in the window: a decision each
+            details.update({(window, actor, t): c for t, c in zip(starts, calls, strict=True)})
+        elif starts:  # one activation (its re-asks included): under its first event
+            details[(window, actor, starts[0])] = "\n\n".join(calls)
     rows: dict[str, list[Row]] = defaultdict(list)
-    for event, window in events:
-        if event.actor is None:
-            continue
-        calls = decided.pop((window, event.actor), [])
-        detail = "\n\n".join(calls)
-        rows[event.actor].append(Row(event.t, event.actor, event.kind, describe(event), detail))
+    for event, window, actor in listed:
+        detail = details.pop((window, actor, event.t), "")
+        rows[actor].append(Row(event.t, actor, event.kind, describe(event), detail))
     return dict(rows)
 
 
@@ -321,6 +343,23 @@ def write_pages(
     index = target / "index.html"
     index.write_text(page("Transcripts", "<ul>" + "".join(links) + "</ul>"), encoding="utf-8")
     return index
+
+
+def engine_view(events: Iterable[Event]) -> list[View]:
+    """Interventions, broadcasts and survey answers of a run, in time order."""
+    rows = tuple(
+        Row(e.t, e.actor, e.kind, describe(e) if e.kind != "intervention" else _intervention(e))
+        for e in events
+        if e.kind in ("intervention", "broadcast", "survey")
+    )
+    note = "Scheduled changes (engine/interventions.py) and survey answers, which nobody perceives."
+    return [View("Interventions and surveys", rows, note)] if rows else []
+
+
+def _intervention(event: Event) -> str:
+    payload = dict(event.payload)
+    kind = payload.pop("kind", "?")
+    return f"{kind}: " + ", ".join(f"{k}={json.dumps(v, default=str)}" for k, v in payload.items())
 
 
 def latest(events: Sequence[Event], limit: int) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from engine.fields import Duration, Name, Strict
 from engine.games import Description, Game, Plot, Problem, Row, RunData, Table, View
+from engine.interventions import Intervention
 from engine.kernel import Kernel, TurnDriver
 from engine.models import LanguageModel
 from engine.network import null, paradox
@@ -51,6 +52,7 @@ __all__ = [
     "Event",
     "Game",
     "GameMaster",
+    "Intervention",
     "Kernel",
     "LanguageModel",
     "Name",

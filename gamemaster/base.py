@@ -47,6 +47,7 @@ class GameMaster:
         self.rng = rng
         self.embedder = embedder  # for games that compare texts (feeds, recommenders)
         self.agents: dict[str, Persona] = {}
+        self.removed: set[str] = set()  # agents the game stopped (the engine no longer activates)
 
     # -- lifecycle --------------------------------------------------------------------
     def setup(self, agents: Sequence[Persona]) -> None:
@@ -69,6 +70,22 @@ class GameMaster:
         ``self.rng`` only.
         """
         return ()
+
+    # -- interventions (engine/interventions.py) ---------------------------------------
+    def intervene(self, item: Any, t: float) -> list[Event]:
+        """Apply one of the game's own interventions at ``t``; the events it causes.
+
+        An account the game creates here goes into ``self.agents``: the engine stores it
+        (it takes part in graphs) but never activates it.
+        """
+        raise NotImplementedError(f"the {self.name} game registers no intervention {item.kind!r}")
+
+    def add_agents(self, personas: Sequence[Persona], t: float) -> None:
+        """Newcomers join at ``t`` (games with ``Game.joins``); register them in ``agents``."""
+        raise NotImplementedError(f"the {self.name} game does not take agents during a run")
+
+    def remove_agents(self, names: Sequence[str], t: float) -> None:
+        """Agents leave at ``t``: the engine stops activating them; a game may hide them."""
 
     # -- per activation ---------------------------------------------------------------
     def observe(self, agent: str, t: float, context: Mapping[str, Any]) -> Observation:

@@ -374,6 +374,7 @@ class PublicGoodsGame(Game):
     master = PublicGoodsMaster
     title = "Linear public-goods game with optional punishment (Fehr & Gachter 2000)"
     graph_kinds = ("punishment",)
+    fixed = frozenset({"group_size", "rounds", "matching", "round_length"})
 
     def validate(
         self, section: PublicGoodsSection, population: Sequence[Persona]
@@ -402,18 +403,15 @@ class PublicGoodsGame(Game):
 
     def clock(self, section: PublicGoodsSection, elapsed: float) -> str:
         """``round r/R`` (and the stage) ``elapsed`` seconds in."""
-        p = section.punishment
-        stages = [
-            (r, stage)
-            for r in range(1, section.rounds + 1)
-            for stage in (
-                ("contributions", "punishment")
-                if p.enabled and r >= p.from_round
-                else ("contributions",)
-            )
-        ]
+        stages = _stages(section)
         r, stage = stages[min(max(int(elapsed // section.round_length), 0), len(stages) - 1)]
         return f"round {r}/{section.rounds}, {stage}"
+
+    def time_of(self, section: PublicGoodsSection, unit: str, number: int) -> float | None:
+        """``round`` n starts with its contribution stage."""
+        if unit != "round" or number > section.rounds:
+            return None
+        return _stages(section).index((number, "contributions")) * section.round_length
 
     def headline(self, data: RunData) -> dict[str, float]:
         """Rounds played, the contribution rate overall and in the latest round."""
@@ -512,6 +510,20 @@ class PublicGoodsGame(Game):
             f"player contributes part of {section.endowment:g} points; the total times "
             f"{section.multiplier:g} is shared equally{punish}.",
         )
+
+
+def _stages(section: PublicGoodsSection) -> list[tuple[int, str]]:
+    """(round, stage) of every stage in order: contributions, then punishment where on."""
+    p = section.punishment
+    return [
+        (r, stage)
+        for r in range(1, section.rounds + 1)
+        for stage in (
+            ("contributions", "punishment")
+            if p.enabled and r >= p.from_round
+            else ("contributions",)
+        )
+    ]
 
 
 GAME = PublicGoodsGame()

@@ -52,6 +52,17 @@ def stored_events(folder: Path) -> list[tuple[object, ...]]:
     return rows
 
 
+def committed_windows(folder: Path) -> int:
+    """How many windows a run folder's store has committed (0 before it exists)."""
+    try:
+        db = sqlite3.connect(folder / "run.sqlite", timeout=5)
+        count = int(db.execute("SELECT COUNT(*) FROM windows").fetchone()[0])
+        db.close()
+        return count
+    except sqlite3.OperationalError:
+        return 0
+
+
 @pytest.fixture
 def write_scenario(tmp_path: Path) -> Callable[..., Path]:
     """Write YAML text (dedented) as a scenario file in a fresh folder; return its path."""

@@ -111,6 +111,7 @@ def test_the_public_game_api_is_pinned() -> None:
             "Event",
             "Game",
             "GameMaster",
+            "Intervention",
             "Kernel",
             "LanguageModel",
             "Name",

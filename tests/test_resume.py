@@ -14,21 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SCRIPTED_TOWN, stored_events
+from tests.conftest import SCRIPTED_TOWN, committed_windows, stored_events
 
 TOWN = SCRIPTED_TOWN.replace("duration: 6h", "duration: 12h").replace(
     "model: {backend: scripted}", "model: {backend: scripted, delay: 0.01}"
 )
-
-
-def _windows(folder: Path) -> int:
-    try:
-        db = sqlite3.connect(folder / "run.sqlite", timeout=5)
-        count = int(db.execute("SELECT COUNT(*) FROM windows").fetchone()[0])
-        db.close()
-        return count
-    except sqlite3.OperationalError:
-        return 0
 
 
 def _reference_run(scenario: Path, out: Path) -> Path:
@@ -66,7 +56,7 @@ def test_sigkill_at_random_moments_then_resume_gives_the_same_events(
 ) -> None:
     scenario = write_scenario(TOWN)
     reference = _reference_run(scenario, tmp_path / "reference")
-    total = _windows(reference)
+    total = committed_windows(reference)
     assert total > 10
 
     out = tmp_path / "killed"
@@ -74,9 +64,13 @@ def test_sigkill_at_random_moments_then_resume_gives_the_same_events(
     process = _socium("run", str(scenario), "--out", str(out))
     kills = 0
     while kills < 3:
-        target = min(total - 2, _windows(out) + rng.randint(1, 3))
+        target = min(total - 2, committed_windows(out) + rng.randint(1, 3))
         deadline = time.monotonic() + 120
-        while _windows(out) < target and process.poll() is None and time.monotonic() < deadline:
+        while (
+            committed_windows(out) < target
+            and process.poll() is None
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.02)
         time.sleep(rng.uniform(0, 0.15))  # land anywhere, often inside a window
         if process.poll() is not None:
@@ -139,7 +133,7 @@ def test_resume_refuses_a_store_that_diverges(
 
 def _wait_for_windows(folder: Path, count: int, process: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + 120
-    while _windows(folder) < count:
+    while committed_windows(folder) < count:
         assert process.poll() is None and time.monotonic() < deadline, "the run ended or stalled"
         time.sleep(0.01)
 
@@ -219,11 +213,11 @@ def test_the_event_log_does_not_depend_on_the_cpu_thread_count(tmp_path: Path) -
     out = tmp_path / "killed"
     process = _social(out, 1, "--set", "model.delay=0.05")
     deadline = time.monotonic() + 300
-    while _windows(out) < 20 and process.poll() is None and time.monotonic() < deadline:
+    while committed_windows(out) < 20 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert 0 < _windows(out) < 60
+    assert 0 < committed_windows(out) < 60
     env = {**os.environ, "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}
     done = subprocess.run(
         [sys.executable, "-m", "engine.cli", "resume", str(out), "--quiet"],
@@ -245,7 +239,7 @@ def test_two_runs_on_one_folder_the_second_refuses_naming_the_first(
     out = tmp_path / "shared"
     first = _socium("run", str(scenario), "--out", str(out))
     deadline = time.monotonic() + 60
-    while _windows(out) < 2 and time.monotonic() < deadline:
+    while committed_windows(out) < 2 and time.monotonic() < deadline:
         time.sleep(0.02)
     for command in (["run", str(scenario), "--out", str(out)], ["resume", str(out)]):
         second = subprocess.run(
@@ -292,7 +286,7 @@ def test_a_second_ctrl_c_aborts_cleanly_and_resume_reaches_the_same_log(
     out = tmp_path / "aborted"
     process = _socium("run", str(scenario), "--out", str(out))
     deadline = time.monotonic() + 60
-    while _windows(out) < 3 and time.monotonic() < deadline:
+    while committed_windows(out) < 3 and time.monotonic() < deadline:
         time.sleep(0.02)
     process.send_signal(signal.SIGINT)
     time.sleep(0.05)

@@ -230,6 +230,7 @@ def test_platform_rules_hold_whatever_the_reply_says() -> None:
     kinds = [e.kind for e in gm.resolve("ben", follow_self, 3.0, {})]
     assert kinds == ["do_nothing", "invalid_action"]  # the action stands, the follow is refused
     assert "ben" not in gm.following["ben"]
+    suggested = gm.observe("ben", 4.0, {}).facts["suggested"]  # each activation observes first
     events = gm.resolve(
         "ben", Action("like", {"post_id": "0", "follow": list(suggested[:1])}), 4.0, {}
     )

@@ -1,4 +1,8 @@
-"""Comparing runs: per-condition summaries, Mann-Whitney tests, Holm's correction."""
+"""Comparing runs: per-condition summaries and tests, with Holm's correction.
+
+Mann-Whitney tests between conditions; paired differences by seed (a fork against its
+parent) with Wilcoxon signed-rank tests.
+"""
 
 from __future__ import annotations
 
@@ -64,8 +68,56 @@ def compare_runs(conditions: Mapping[str, Sequence[float | None]]) -> dict[str, 
     return {"conditions": summary, "mann_whitney": tests}
 
 
+def paired(conditions: Mapping[str, Mapping[int, float | None]]) -> list[dict[str, Any]]:
+    """Per-seed differences between each pair of conditions that share seeds.
+
+    Runs with the same seed in two conditions are a matched pair: a fork and its parent
+    share everything up to the fork's time, so their difference is the change's effect
+    on that seed. For each pair (``b - a``): the differences by seed, their mean with a
+    95% t-interval (``n >= 2``), and the two-sided Wilcoxon signed-rank test
+    (Wilcoxon 1945, ``scipy.stats.wilcoxon``; p = 1 when every difference is 0).
+
+    Examples
+    --------
+    >>> test = paired({"a": {1: 1.0, 2: 2.0, 3: 3.0}, "b": {1: 2.0, 2: 4.0, 3: 3.5}})[0]
+    >>> test["diffs"], test["mean_diff"]
+    ({1: 1.0, 2: 2.0, 3: 0.5}, 1.1666666666666667)
+    """
+    from scipy.stats import t as student
+    from scipy.stats import wilcoxon
+
+    tests = []
+    names = list(conditions)
+    for i, first in enumerate(names):
+        for second in names[i + 1 :]:
+            a, b = conditions[first], conditions[second]
+            seeds = sorted(s for s in a if s in b and a[s] is not None and b[s] is not None)
+            if not seeds:
+                continue
+            diffs = {s: float(b[s]) - float(a[s]) for s in seeds}  # type: ignore[arg-type]
+            x = np.asarray(list(diffs.values()))
+            mean = float(x.mean())
+            interval = None
+            if len(x) > 1:
+                half = float(student.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))
+                interval = [mean - half, mean + half]
+            p = 1.0 if not np.any(x) else float(wilcoxon(x).pvalue)
+            tests.append(
+                {
+                    "a": first,
+                    "b": second,
+                    "n": len(x),
+                    "mean_diff": mean,
+                    "ci95": interval,
+                    "p": p,
+                    "diffs": diffs,
+                }
+            )
+    return tests
+
+
 def adjust(comparisons: Mapping[str, Mapping[str, Any]]) -> None:
-    """Add ``p_holm`` to every Mann-Whitney test of every measure (one family), in place."""
-    tests = [t for c in comparisons.values() for t in c["mann_whitney"]]
+    """Add ``p_holm`` to every test of every measure (one family), in place."""
+    tests = [t for c in comparisons.values() for t in (*c["mann_whitney"], *c.get("paired", ()))]
     for test, p in zip(tests, holm([t["p"] for t in tests]), strict=True):
         test["p_holm"] = p

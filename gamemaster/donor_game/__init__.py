@@ -36,6 +36,9 @@ class DonorGame(Game):
     master = DonorGameMaster
     title = "Iterated Donor Game with reputation traces and generations (Vallinder & Hughes 2024)"
     graph_kinds = ("donation",)
+    fixed = frozenset(
+        {"agents_per_generation", "generations", "rounds", "pairing", "compat", "round_length"}
+    )
 
     def validate(self, section: DonorSection, population: Sequence[Persona]) -> Iterable[Problem]:
         """The first generation comes from the population: it must be large enough."""
@@ -59,6 +62,16 @@ class DonorGame(Game):
         """Per generation: a strategy step, then two games of rounds."""
         steps = 1 + section.games * section.rounds_played
         return section.generations * steps * section.round_length
+
+    def time_of(self, section: DonorSection, unit: str, number: int) -> float | None:
+        """``generation`` n starts with its strategy step (game-clock interventions).
+
+        E.g. the multiplier or punishment changed from a generation on: ``set`` with
+        ``field: game.multiplier`` and ``generation: 5``.
+        """
+        if unit != "generation" or number > section.generations:
+            return None
+        return (number - 1) * (1 + section.games * section.rounds_played) * section.round_length
 
     def clock(self, section: DonorSection, elapsed: float) -> str:
         """``generation g/G, game k, round r`` (or the strategy step) ``elapsed`` seconds in."""

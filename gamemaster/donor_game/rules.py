@@ -176,7 +176,14 @@ class DonorGameMaster(GameMaster):
         self._played = schedule(
             section.agents_per_generation, section.pairing, section.rounds_played
         )
-        self._rules = self._render_rules()
+        self._rendered: tuple[Any, str] = (None, "")  # (section, its rules text)
+
+    @property
+    def _rules(self) -> str:
+        """The rules text of the current section (a ``set`` intervention may change it)."""
+        if self._rendered[0] is not self.section:
+            self._rendered = (self.section, self._render_rules())
+        return self._rendered[1]
 
     # -- turns ------------------------------------------------------------------------
     def turns(self) -> TurnDriver:

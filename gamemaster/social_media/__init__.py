@@ -15,7 +15,7 @@ from typing import Any
 import networkx as nx
 
 from gamemaster.api import Description, Game, Plot, RunData, Table, View
-from gamemaster.social_media import report, transcript
+from gamemaster.social_media import interventions, report, transcript
 from gamemaster.social_media.graphs import follow_graph, graphs_at
 from gamemaster.social_media.platform import SocialMediaGameMaster
 from gamemaster.social_media.section import SocialSection
@@ -30,6 +30,26 @@ class SocialMediaGame(Game):
     master = SocialMediaGameMaster
     title = "A microblogging platform with feeds and follow recommendations (Orlando et al. 2025)"
     graph_kinds = ("follow", "interaction")
+    interventions = interventions.KINDS
+    joins = True
+    fixed = frozenset({"iterations", "iteration_length", "snapshot_every"})
+
+    def check_intervention(
+        self, item: Any, section: SocialSection, known: set[str]
+    ) -> tuple[str, str] | None:
+        """Accounts named by inject_post, suspend and boost exist (or are new on purpose)."""
+        return interventions.check(item, known)
+
+    def accounts_added(self, item: Any) -> list[str]:
+        """An injected post's new account."""
+        new = isinstance(item, interventions.InjectPost) and item.new_account
+        return [item.author] if new else []
+
+    def time_of(self, section: SocialSection, unit: str, number: int) -> float | None:
+        """``iteration`` n starts (n - 1) iteration lengths in (with ``iterations`` set)."""
+        if unit != "iteration" or section.iterations is None or number > section.iterations:
+            return None
+        return (number - 1) * section.iteration_length
 
     def turn_based(self, section: SocialSection) -> bool:
         """With ``iterations`` set, the game's loop activates everyone once per iteration."""

@@ -39,6 +39,7 @@ from gamemaster.api import (
     invalid,
     quote,
 )
+from gamemaster.social_media.interventions import Boost, InjectPost, Suspend
 from gamemaster.social_media.section import NARRATION, SocialSection
 
 
@@ -110,6 +111,51 @@ class SocialMediaGameMaster(GameMaster):
         self._recent_by_author: dict[str, list[int]] = {}  # the last posts of each author
         self._suggested: dict[str, tuple[str, ...]] = {}
         self._feeds: dict[str, tuple[int, ...]] = {}
+        # What each activation was shown, in activation order: resolution checks an action
+        # against its own view (an agent activated twice in a window has two).
+        self._views: dict[str, list[tuple[tuple[int, ...], tuple[str, ...]]]] = {}
+        self.suspended: set[str] = set()  # accounts whose posts leave feeds and suggestions
+        self.boosts: dict[str, float] = {}  # author -> popularity factor
+
+    # -- interventions (interventions.py) ----------------------------------------------
+    def intervene(self, item: Any, t: float) -> list[Event]:
+        """``inject_post``, ``suspend`` or ``boost`` at ``t``."""
+        self._version += 1  # the window's caches (pool, popularity) are stale
+        if isinstance(item, InjectPost):
+            if item.author not in self.index:
+                self.add_agents([Persona(item.author, item.description)], t)
+            post = Post(len(self.posts), item.author, t, item.text.strip())
+            self._add(post)
+            payload = {"post_id": post.id, "parent": None, "text": post.text, "injected": True}
+            return [Event(t, "post", item.author, None, payload, self._audience(item.author, None))]
+        if isinstance(item, Suspend):
+            self.suspended.add(item.account)
+            self.removed.add(item.account)
+        elif isinstance(item, Boost):
+            self.boosts[item.author] = item.factor
+        return []
+
+    def add_agents(self, personas: Sequence[Persona], t: float) -> None:
+        """New accounts join with no posts and no follows."""
+        for persona in personas:
+            self.agents[persona.name] = persona
+            self.index[persona.name] = len(self.users)
+            self.users.append(persona.name)
+            self.following[persona.name] = set()
+            self.followers[persona.name] = set()
+        grow = len(personas)
+        self.post_count = np.concatenate([self.post_count, np.zeros(grow)])
+        self._follower_counts = np.concatenate([self._follower_counts, np.zeros(grow)])
+        if self.user_sum is not None and self.embedder is not None:
+            assert self.persona_vectors is not None and self.post_sum is not None
+            vectors = np.array(self.embedder.embed([p.render() for p in personas]), np.float32)
+            self.persona_vectors = np.vstack([self.persona_vectors, vectors])
+            self.user_sum = np.vstack([self.user_sum, vectors])
+            self.post_sum = np.vstack([self.post_sum, np.zeros_like(vectors)])
+        self._version += 1
+
+    def remove_agents(self, names: Sequence[str], t: float) -> None:
+        """Accounts that leave keep their posts; they no longer act."""
 
     # -- embeddings and per-window caches ------------------------------------------------
     def _refresh(self, t: float) -> None:
@@ -154,9 +200,23 @@ class SocialMediaGameMaster(GameMaster):
             )
         self._pool = self.posts[-section.recent_posts :]
         self._pool_vectors = self._post_vectors[len(self.posts) - len(self._pool) : len(self.posts)]
+        if self.suspended:  # a suspended account's posts leave every feed
+            keep = [i for i, p in enumerate(self._pool) if p.author not in self.suspended]
+            self._pool = [self._pool[i] for i in keep]
+            if len(self._pool_vectors):
+                self._pool_vectors = self._pool_vectors[keep]
         half_life = section.popularity_half_life
+        boosts = self.boosts
         popularity = np.array(
-            [(p.likes + p.reposts) * 0.5 ** ((t - p.t) / half_life) for p in self._pool]
+            [
+                (
+                    (p.likes + p.reposts + 1) * boosts[p.author]
+                    if p.author in boosts
+                    else p.likes + p.reposts
+                )
+                * 0.5 ** ((t - p.t) / half_life)
+                for p in self._pool
+            ]
         )
         ids = np.array([p.id for p in self._pool])
         self._by_popularity = (
@@ -180,7 +240,8 @@ class SocialMediaGameMaster(GameMaster):
         """Accounts to suggest to ``agent`` (not itself, not already followed)."""
         section: SocialSection = self.section
         excluded = np.array(
-            [self.index[u] for u in (*self.following[agent], agent)], dtype=np.int64
+            [self.index[u] for u in (*self.following[agent], agent, *self.suspended)],
+            dtype=np.int64,
         )
         available = len(self.users) - len(excluded)
         if available <= 0:
@@ -291,6 +352,7 @@ class SocialMediaGameMaster(GameMaster):
         ids = [
             i
             for user in self.following[agent]
+            if user not in self.suspended
             for i in self._recent_by_author.get(user, ())
             if i >= first
         ]
@@ -312,6 +374,7 @@ class SocialMediaGameMaster(GameMaster):
         self._refresh(t)
         self._feeds[agent] = self.feed(agent, t)
         self._suggested[agent] = self.suggest(agent) if self.section.follow_step else ()
+        self._views.setdefault(agent, []).append((self._feeds[agent], self._suggested[agent]))
         lines = [
             f"You follow {len(self.following[agent])} accounts and have {len(self.followers[agent])} followers."
         ]
@@ -336,9 +399,11 @@ class SocialMediaGameMaster(GameMaster):
 
     def action_space(self, agent: str, t: float, context: Mapping[str, Any]) -> ActionSpace:
         """The scenario's actions, with post ids and accounts drawn from the view."""
+        return self._space(agent, self._feeds.get(agent, ()), self._suggested.get(agent, ()))
+
+    def _space(self, agent: str, shown: tuple[int, ...], suggested: tuple[str, ...]) -> ActionSpace:
         section: SocialSection = self.section
-        feed = tuple(str(i) for i in self._feeds.get(agent, ()))
-        suggested = self._suggested.get(agent, ())
+        feed = tuple(str(i) for i in shown)
         followees = tuple(sorted(self.following[agent]))[:50]
         text = ArgSpec("text", "your text", max_length=section.post_max_chars)
         post_id = ArgSpec("choice", "a post id from your feed", choices=feed)
@@ -390,7 +455,9 @@ class SocialMediaGameMaster(GameMaster):
     ) -> list[Event]:
         """Apply the action and the follow step against the current platform state."""
         self._version += 1
-        space = self.action_space(agent, t, context)
+        views = self._views.get(agent)
+        shown, suggested = views.pop(0) if views else ((), ())
+        space = self._space(agent, shown, suggested)  # what this activation was offered
         follows = action.args.get("follow", [])
         main = replace(action, args={k: v for k, v in action.args.items() if k != "follow"})
         reason = check_args(main, ActionSpace(space.options))
@@ -515,7 +582,9 @@ class SocialMediaGameMaster(GameMaster):
     def snapshot(self) -> dict[str, Any]:
         """Posts and follow edges."""
         return {
-            "posts": [p.__dict__ for p in self.posts[-1000:]],
+            "posts": [
+                {k: v for k, v in p.__dict__.items() if k != "quoted"} for p in self.posts[-1000:]
+            ],
             "post_count": len(self.posts),
             "following": {u: sorted(v) for u, v in self.following.items()},
         }
