@@ -182,9 +182,7 @@ def _intervention_file(path: Path) -> tuple[list[Any], list[int]]:
 
 def _blame(message: str, scenario: Path, first_new: int, sources: Sequence[str]) -> str:
     """Errors about the fork's added interventions, named by where each came from."""
-    pattern = re.compile(
-        rf"^{re.escape(str(scenario))}:\d+: interventions\.(\d+)([\w.]*)", re.M
-    )
+    pattern = re.compile(rf"^{re.escape(str(scenario))}:\d+: interventions\.(\d+)([\w.]*)", re.M)
 
     def source(match: re.Match[str]) -> str:
         number = int(match.group(1))
