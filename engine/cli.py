@@ -133,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=V1,V2",
-        help="fork once per value (changes at T; repeatable: every combination)",
+        help="fork once per value (changes at T; intervention=A.yaml,B.yaml: once per "
+        "file; repeatable: every combination)",
     )
     fork.add_argument(
         "--out", type=Path, default=None, help="run folder, or folder of forks (default: beside)"
@@ -527,10 +528,12 @@ def _fork(args: argparse.Namespace) -> int:
     base = args.out or args.run_dir.parent / f"{args.run_dir.name}-fork-{args.at}"
     worst = 0
     for parent, point in itertools.product(parents, points):
-        sets = [*args.overrides, *(f"{k}={v}" for (k, _), v in zip(grid, point, strict=True))]
-        label = "-".join(v.replace("/", "_") for v in point) or "fork"
+        chosen = list(zip((k for k, _ in grid), point, strict=True))
+        sets = [*args.overrides, *(f"{k}={v}" for k, v in chosen if k != "intervention")]
+        files = [*args.interventions, *(Path(v) for k, v in chosen if k == "intervention")]
+        label = "-".join(_grid_label(k, v) for k, v in chosen) or "fork"
         out = base / f"{parent.name}-{label}" if several else args.out
-        fork = prepare(parent, args.at, sets, args.interventions, out)
+        fork = prepare(parent, args.at, sets, files, out)
         print(f"forking {parent} at {args.at} into {fork.folder}", file=sys.stderr)
         code = _simulate(
             fork.loaded,
@@ -546,6 +549,11 @@ def _fork(args: argparse.Namespace) -> int:
             print(verify_prefix(fork.folder), file=sys.stderr)
         worst = max(worst, code)
     return worst
+
+
+def _grid_label(key: str, value: str) -> str:
+    """A grid point's part of a folder name (an intervention file: its stem)."""
+    return (Path(value).stem if key == "intervention" else value).replace("/", "_")
 
 
 def _survey(args: argparse.Namespace) -> int:

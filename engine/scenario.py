@@ -315,8 +315,15 @@ def parse_scenario(text: str, path: Path, overrides: Sequence[str] = ()) -> Load
     """
     lines, data = parse_yaml(text, path)
     if not isinstance(data, dict):
+        hint = (
+            " (a list of interventions is checked by `socium fork RUN --at T --intervention "
+            "FILE`)"
+            if isinstance(data, list)
+            else ""
+        )
         raise ScenarioError(
-            f"{path}:1: (top level): a scenario is a mapping of keys, got {type(data).__name__}"
+            f"{path}:1: (top level): a scenario is a mapping of keys, got "
+            f"{type(data).__name__}{hint}"
         )
     for override in overrides:
         apply_override(data, override, path)

@@ -275,3 +275,17 @@ def test_an_intervention_file_error_names_the_file_and_line(parent: Path, tmp_pa
     done = _socium(*args, "--out", str(tmp_path / "f"), check=False)
     assert f"{changes}:4: interventions.2: broadcast at 0d+09:00:00 is before" in done.stderr
     assert done.returncode != 0 and not (tmp_path / "f").exists()
+
+
+def test_a_grid_of_intervention_files_forks_once_per_file(parent: Path, tmp_path: Path) -> None:
+    for name, text in (("quiet", "The square is quiet."), ("storm", "A storm is coming.")):
+        item = f'- {{at: 12h, kind: broadcast, text: "{text}"}}\n'
+        (tmp_path / f"{name}.yaml").write_text(item, encoding="utf-8")
+    files = f"intervention={tmp_path / 'quiet.yaml'},{tmp_path / 'storm.yaml'}"
+    done = _socium(
+        "fork", str(parent), "--at", "12h", "--grid", files, "--out", str(tmp_path / "g")
+    )
+    assert done.stderr.count("events before the fork equal the parent's") == 2
+    for name, text in (("quiet", "The square is quiet."), ("storm", "A storm is coming.")):
+        heard = [e for e in stored_events(tmp_path / "g" / f"parent-{name}") if e[3] == "broadcast"]
+        assert [json.loads(str(e[5]))["text"] for e in heard] == [text]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.report import write_report
 from engine.scenario import load_scenario
 from engine.simulation import Simulation
 
@@ -186,6 +187,9 @@ def test_broadcast_add_and_remove_agents(
     assert spans["Newt"][0] == 8 * 3600
     kinds = [e[2] for e in _events(folder) if e[2] in ("broadcast", "intervention")]
     assert kinds == ["broadcast", "intervention", "intervention"]
+    report = write_report(folder).read_text(encoding="utf-8")  # the report's timeline
+    assert "Interventions and surveys" in report and "The bridge closes on Friday." in report
+    assert "remove_agents" in report and "Newt" in report
 
 
 DONOR = """
