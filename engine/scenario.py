@@ -316,8 +316,7 @@ def parse_scenario(text: str, path: Path, overrides: Sequence[str] = ()) -> Load
     lines, data = parse_yaml(text, path)
     if not isinstance(data, dict):
         hint = (
-            " (a list of interventions is checked by `socium fork RUN --at T --intervention "
-            "FILE`)"
+            " (a list of interventions is checked by `socium fork RUN --at T --intervention FILE`)"
             if isinstance(data, list)
             else ""
         )
