@@ -113,3 +113,23 @@ def messages_of(prompt: str | Sequence[Message], system: str | None = None) -> t
         head = (Message("system", system),) if system else ()
         return (*head, Message("user", prompt))
     return tuple(prompt)
+
+
+# llama.cpp expands a string's maxLength into nested optional rules; past about 1,000 it
+# refuses the grammar ("number of rules ... exceeds sane defaults") and the process dies
+# with a segmentation fault (measured with llama-cpp-python 0.3: 1,000 works, 1,500 does
+# not). Longer limits are left to max_tokens and to the parser, which truncates. The
+# openai backend sends the same, since llama_cpp.server compiles it the same way.
+GRAMMAR_MAX_LENGTH = 1000
+
+
+def grammar_schema(schema: Any) -> Any:
+    """``schema`` as llama.cpp can compile it: string lengths above the limit dropped."""
+    if isinstance(schema, list):
+        return [grammar_schema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {key: grammar_schema(value) for key, value in schema.items()}
+    if out.get("type") == "string" and out.get("maxLength", 0) > GRAMMAR_MAX_LENGTH:
+        del out["maxLength"]
+    return out

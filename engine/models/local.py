@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from engine.models.base import Generation, Request
+from engine.models.base import Generation, Request, grammar_schema
 from engine.types import ModelError
 
 
@@ -111,7 +111,7 @@ class LocalBackend:
         if request.constraint is not None:
             arguments["response_format"] = {
                 "type": "json_object",
-                "schema": dict(request.constraint),
+                "schema": grammar_schema(request.constraint),
             }
         started = time.perf_counter()
         with self._lock:
