@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("llama_cpp", reason="needs the 'local' extra")
 
-from engine.models.base import GRAMMAR_MAX_LENGTH, grammar_schema
+from engine.models.base import GRAMMAR_MAX_LENGTH, grammar_schema, grammar_text
 
 pytestmark = pytest.mark.slow
 
@@ -51,6 +51,14 @@ def test_long_string_limits_are_left_out_of_the_grammar() -> None:
     assert compiled["properties"]["text"]["maxLength"] == 280 <= GRAMMAR_MAX_LENGTH
     assert "maxLength" not in compiled["properties"]["either"]["anyOf"][0]
     assert schema["properties"]["answer"]["maxLength"] == 2000  # the request keeps its own
+    # the openai backend does the same on the JSON body it sends, strings left alone
+    body = {"messages": [{"content": 'a "maxLength": 5000, quoted'}], "schema": schema}
+    sent = json.loads(grammar_text(json.dumps(body)))
+    assert sent == {**body, "schema": compiled}
+    first = {"maxLength": 3000, "type": "string"}
+    assert (
+        json.loads(grammar_text(json.dumps(first))) == grammar_schema(first) == {"type": "string"}
+    )
 
 
 def test_a_survey_and_long_posts_on_the_embedded_model(

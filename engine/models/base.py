@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -119,7 +120,8 @@ def messages_of(prompt: str | Sequence[Message], system: str | None = None) -> t
 # refuses the grammar ("number of rules ... exceeds sane defaults") and the process dies
 # with a segmentation fault (measured with llama-cpp-python 0.3: 1,000 works, 1,500 does
 # not). Longer limits are left to max_tokens and to the parser, which truncates. The
-# openai backend sends the same, since llama_cpp.server compiles it the same way.
+# openai backend sends the same (:func:`grammar_text`, on the body it encodes anyway),
+# since llama_cpp.server compiles schemas the same way.
 GRAMMAR_MAX_LENGTH = 1000
 
 
@@ -133,3 +135,21 @@ def grammar_schema(schema: Any) -> Any:
     if out.get("type") == "string" and out.get("maxLength", 0) > GRAMMAR_MAX_LENGTH:
         del out["maxLength"]
     return out
+
+
+_LONG = re.compile(r', "maxLength": (\d+)|"maxLength": (\d+), ')
+
+
+def grammar_text(text: str) -> str:
+    """:func:`grammar_schema` on JSON text (``json.dumps``'s separators); cheap when moot.
+
+    Inside JSON strings quotes are escaped, so only real ``maxLength`` keys match.
+    """
+    if '"maxLength": ' not in text:
+        return text
+
+    def drop(match: re.Match[str]) -> str:
+        value = int(match.group(1) or match.group(2))
+        return "" if value > GRAMMAR_MAX_LENGTH else match.group(0)
+
+    return _LONG.sub(drop, text)

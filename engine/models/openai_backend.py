@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from engine.models.base import Generation, Request, grammar_schema
+from engine.models.base import Generation, Request, grammar_text
 from engine.types import ModelError
 
 RETRY_STATUS = {408, 409, 429}
@@ -206,7 +206,7 @@ class OpenAIBackend:
         try:
             async with session.post(
                 endpoint.url + "/chat/completions",
-                data=json.dumps(arguments).encode(),
+                data=grammar_text(json.dumps(arguments)).encode(),
                 proxy=endpoint.proxy,
             ) as response:
                 body = bytearray()
@@ -260,7 +260,7 @@ class OpenAIBackend:
             arguments["seed"] = request.seed
         if request.stop:
             arguments["stop"] = list(request.stop)
-        schema = None if request.constraint is None else grammar_schema(request.constraint)
+        schema = request.constraint  # long text limits are dropped from the encoded body
         if schema is not None:
             if style == "guided":
                 arguments["guided_json"] = dict(schema)  # vLLM's extension, top-level in the body
