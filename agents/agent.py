@@ -71,6 +71,15 @@ class AgentSettings:
     reflection_every: int | None = None
     fallback_action: str | None = None
 
+    @classmethod
+    def from_config(cls, memory: Any) -> AgentSettings:
+        """The settings a scenario's ``memory:`` section gives (k is 0 with memory off)."""
+        return cls(
+            k=memory.k if memory.enabled else 0,
+            max_memory_chars=memory.max_memory_chars,
+            reflection_every=memory.reflection_every,
+        )
+
 
 class Agent:
     """One simulated person."""

@@ -278,6 +278,17 @@ class MemoryBank:
         self._queries: list[tuple[str, str, float, int, asyncio.Future[list[Memory]]]] = []
         self._flush_scheduled = False
 
+    @classmethod
+    def from_config(cls, config: Any, embedder: Embedder) -> MemoryBank:
+        """The bank a scenario's ``memory:`` section describes."""
+        return cls(
+            embedder,
+            half_life=config.half_life,
+            weights=RetrievalWeights(**config.weights.model_dump()),
+            capacity=config.capacity,
+            index=config.index,
+        )
+
     def stream(self, agent: str) -> AssociativeMemory:
         """The memory stream of ``agent`` (created empty on first use)."""
         if agent not in self.streams:

@@ -43,15 +43,26 @@ Duration = Annotated[
 ]
 
 
-def _confined(value: str, info: ValidationInfo) -> str:
-    """Data paths are relative to the scenario file and may not leave its folder."""
+def _within(value: str, info: ValidationInfo) -> Path | None:
+    """``value`` resolved against the scenario's folder, which it may not leave.
+
+    None when validated without a folder (the scenario's text alone).
+    """
     base = (info.context or {}).get("base")
     if base is None:
-        return value
+        return None
     base_dir = Path(base).resolve()
     target = (base_dir / value).resolve()
     if Path(value).is_absolute() or not target.is_relative_to(base_dir):
         raise ValueError(f"path {value!r} leaves the scenario folder {base_dir}")
+    return target
+
+
+def _confined(value: str, info: ValidationInfo) -> str:
+    """Data paths are relative to the scenario file and may not leave its folder."""
+    target = _within(value, info)
+    if target is None:
+        return value
     if not target.is_file():
         raise ValueError(
             f"file {value!r} not found next to the scenario file (or not a regular file)"
@@ -64,14 +75,8 @@ DataPath = Annotated[str, AfterValidator(_confined)]
 
 def _inside(value: str, info: ValidationInfo) -> str:
     """A file the run may create: relative to the scenario file, inside its folder."""
-    base = (info.context or {}).get("base")
-    if base is None:
-        return value
-    base_dir = Path(base).resolve()
-    target = (base_dir / value).resolve()
-    if Path(value).is_absolute() or not target.is_relative_to(base_dir):
-        raise ValueError(f"path {value!r} leaves the scenario folder {base_dir}")
-    if target.exists() and not target.is_file():
+    target = _within(value, info)
+    if target is not None and target.exists() and not target.is_file():
         raise ValueError(f"{value!r} exists and is not a regular file")
     return value
 

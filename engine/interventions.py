@@ -36,7 +36,7 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError, model_valid
 
 from engine.fields import Duration, Name, Strict
 from engine.games import Game
-from engine.personas import PersonaConfig
+from engine.personas import PersonaConfig, persona_from_config
 from engine.simtime import format_time
 from engine.types import Event, Persona
 from engine.yamlsource import did_you_mean, dotted, format_errors, line_for, printable
@@ -355,7 +355,7 @@ class Runner:
         if isinstance(item, SetField):
             self._set(item)
         elif isinstance(item, AddAgents):
-            sim.add_agents([_persona(p) for p in item.personas], t)
+            sim.add_agents([persona_from_config(p) for p in item.personas], t)
         elif isinstance(item, RemoveAgents):
             for name in item.agents:
                 kernel.remove_agent(name)
@@ -399,13 +399,3 @@ class Runner:
             return
         section = changed(sim.gm.section, item.field.split(".")[1:], item.value)
         sim.gm.section = section
-
-
-def _persona(config: PersonaConfig) -> Persona:
-    return Persona(
-        config.name,
-        config.description,
-        dict(config.traits),
-        tuple(config.interests),
-        dict(config.activity),
-    )

@@ -109,7 +109,7 @@ def load_population(
 
     Cycled copies get a suffix (``Ada~2``) that no other persona's name takes.
     """
-    personas = [_persona(p) for p in config.personas]
+    personas = [persona_from_config(p) for p in config.personas]
     if config.personas_file:
         personas += read_persona_file(Path(config.personas_file))
     where = f"{scenario_path}:{lines.get(('population',), 1)}: population"
@@ -135,7 +135,8 @@ def load_population(
     return cycled
 
 
-def _persona(config: Any) -> Persona:
+def persona_from_config(config: Any) -> Persona:
+    """The persona a ``PersonaConfig`` (a scenario's or a file's entry) describes."""
     return Persona(
         name=config.name,
         description=config.description,
@@ -162,7 +163,7 @@ def read_persona_file(path: Path) -> list[Persona]:
         if len(personas) >= MAX_PERSONAS:
             raise ScenarioError(f"{path}:{line}: (file): more than {MAX_PERSONAS} personas")
         try:
-            personas.append(_persona(PersonaConfig.model_validate(row)))
+            personas.append(persona_from_config(PersonaConfig.model_validate(row)))
         except ValidationError as err:
             first = err.errors()[0]
             field = ".".join(str(p) for p in first["loc"]) or "(row)"

@@ -128,7 +128,7 @@ class Simulation:
     ) -> None:
         from agents.agent import Agent, AgentSettings
         from agents.embedders import build_embedder
-        from agents.memory import MemoryBank, RetrievalWeights
+        from agents.memory import MemoryBank
         from agents.prompts import Prompts
 
         scenario = loaded.scenario
@@ -157,14 +157,7 @@ class Simulation:
         self.memory: MemoryBank | None = None
         self.memory_rng = self.seeds.generator("memory")
         if scenario.memory.enabled:
-            memory = scenario.memory
-            self.memory = MemoryBank(
-                self.embedder,
-                half_life=memory.half_life,
-                weights=RetrievalWeights(**memory.weights.model_dump()),
-                capacity=memory.capacity,
-                index=memory.index,
-            )
+            self.memory = MemoryBank.from_config(scenario.memory, self.embedder)
         self.gm = self.game.game_master(
             loaded.game,
             model=self.model,
@@ -174,11 +167,7 @@ class Simulation:
         self.gm.setup(self.personas)
         prompts = Prompts(scenario.prompts.model_dump(exclude_none=True))
         self.prompt_templates = dict(prompts.templates)
-        settings = AgentSettings(
-            k=scenario.memory.k if scenario.memory.enabled else 0,
-            max_memory_chars=scenario.memory.max_memory_chars,
-            reflection_every=scenario.memory.reflection_every,
-        )
+        settings = AgentSettings.from_config(scenario.memory)
 
         def make_agent(persona: Persona) -> Agent:
             return Agent(
@@ -238,7 +227,7 @@ class Simulation:
             game=loaded.game_type,
             window=scenario.window,
             versions=package_versions(),
-            agents=[(p.name, _persona_dict(p)) for p in self.personas],
+            agents=[(p.name, p.as_dict()) for p in self.personas],
         )
         self.store.set_meta("prompts", self.prompt_templates)
         self.store.set_meta("determinism", determinism(scenario))
@@ -551,7 +540,7 @@ class _Committer:
             return
         sim.store.commit_window(
             index=window.index,
-            agents=[(p.name, _persona_dict(p)) for p in new_agents],
+            agents=[(p.name, p.as_dict()) for p in new_agents],
             t_start=window.start,
             t_end=window.end,
             activations=len(window.activations),
@@ -654,13 +643,3 @@ def rememberers(event: Event, cap: int) -> tuple[str, ...]:
         key=lambda a: hashlib.blake2b(f"{event.seq}:{a}".encode(), digest_size=8).digest(),
     )
     return tuple(first + rest[: max(0, cap - len(first))])
-
-
-def _persona_dict(persona: Persona) -> Mapping[str, Any]:
-    return {
-        "name": persona.name,
-        "description": persona.description,
-        "traits": dict(persona.traits),
-        "interests": list(persona.interests),
-        "activity": dict(persona.activity),
-    }

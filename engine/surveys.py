@@ -41,7 +41,7 @@ def survey(
         raise SociumError(f"scale {scale[0]},{scale[1]}: low below high, e.g. 0,10")
     from agents.agent import Agent, AgentSettings
     from agents.embedders import build_embedder
-    from agents.memory import MemoryBank, RetrievalWeights
+    from agents.memory import MemoryBank
     from agents.prompts import Prompts
     from engine.models import build_model
     from engine.rng import RunSeeds
@@ -59,7 +59,9 @@ def survey(
                 f"{folder}: the run reached {format_time(float(info['sim_time']) - scenario.start)}"
                 f"; it cannot be surveyed at {format_time(t - scenario.start)}"
             )
-        personas = {name: _persona(name, p) for name, p in store.agents().items()}
+        personas = {
+            name: Persona.from_dict({**p, "name": name}) for name, p in store.agents().items()
+        }
         chosen = list(agents) if agents else list(personas)
         unknown = [a for a in chosen if a not in personas]
         if unknown:
@@ -73,14 +75,7 @@ def survey(
         )
         memory = None
         if scenario.memory.enabled:
-            config = scenario.memory
-            memory = MemoryBank(
-                build_embedder(scenario.embedder),
-                half_life=config.half_life,
-                weights=RetrievalWeights(**config.weights.model_dump()),
-                capacity=config.capacity,
-                index=config.index,
-            )
+            memory = MemoryBank.from_config(scenario.memory, build_embedder(scenario.embedder))
             rows = store.db.execute(
                 "SELECT agent, t, kind, importance, text FROM memories WHERE t <= ? "
                 "ORDER BY agent, id",
@@ -91,9 +86,7 @@ def survey(
                     memory.add(agent, text, when, kind, importance)
             memory.flush()
         prompts = Prompts(scenario.prompts.model_dump(exclude_none=True))
-        settings = AgentSettings(
-            k=scenario.memory.k if memory else 0, max_memory_chars=scenario.memory.max_memory_chars
-        )
+        settings = AgentSettings.from_config(scenario.memory)
 
         async def ask_all() -> list[Any]:
             async def ask(name: str) -> Any:
@@ -121,16 +114,6 @@ def survey(
     return [
         {"t": t, "agent": r[1], "answer": r[3], "rating": r[4], "parse": r[5]} for r in rows_out
     ]
-
-
-def _persona(name: str, stored: dict[str, Any]) -> Persona:
-    return Persona(
-        name,
-        str(stored.get("description", "")),
-        dict(stored.get("traits") or {}),
-        tuple(stored.get("interests") or ()),
-        dict(stored.get("activity") or {}),
-    )
 
 
 def survey_frame(store: RunStore, start: float) -> Any:

@@ -96,17 +96,22 @@ def plan(
     return runs
 
 
-def finished(folder: Path) -> bool:
-    """A run folder whose run ended with status ``finished``."""
+def _status(folder: Path) -> str | None:
+    """The status of the run stored in ``folder`` (None: no readable run there)."""
     if not (folder / STORE_FILE).exists():
-        return False
+        return None
     try:
         store = RunStore(folder, read_only=True)
         status = store.run_info()["status"]
         store.close()
     except SociumError:
-        return False
-    return bool(status == "finished")
+        return None
+    return str(status)
+
+
+def finished(folder: Path) -> bool:
+    """A run folder whose run ended with status ``finished``."""
+    return _status(folder) == "finished"
 
 
 def run_one(scenario: str, run: SweepRun) -> dict[str, Any]:
@@ -145,15 +150,7 @@ def run_one(scenario: str, run: SweepRun) -> dict[str, Any]:
 
 def _resumable(folder: Path) -> bool:
     """A run folder with a started, unfinished run (interrupted, failed or killed)."""
-    if not (folder / STORE_FILE).exists():
-        return False
-    try:
-        store = RunStore(folder, read_only=True)
-        status = store.run_info()["status"]
-        store.close()
-    except SociumError:
-        return False
-    return status in ("interrupted", "failed", "running")
+    return _status(folder) in ("interrupted", "failed", "running")
 
 
 def _worker_start(parent: int) -> None:

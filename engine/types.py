@@ -192,6 +192,27 @@ class Persona:
             parts.append("Interests: " + ", ".join(self.interests) + ".")
         return " ".join(parts)
 
+    def as_dict(self) -> dict[str, Any]:
+        """The persona as the store keeps it (its ``agents`` table)."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "traits": dict(self.traits),
+            "interests": list(self.interests),
+            "activity": dict(self.activity),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Persona:
+        """A persona from its stored dict (:meth:`as_dict`)."""
+        return cls(
+            str(data["name"]),
+            str(data.get("description", "")),
+            dict(data.get("traits") or {}),
+            tuple(data.get("interests") or ()),
+            dict(data.get("activity") or {}),
+        )
+
 
 def quote(text: str) -> str:
     """Render text written by an agent or a model as inert data inside a prompt.

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
+import subprocess
 import sys
 import textwrap
 from collections.abc import Callable
@@ -61,6 +63,31 @@ def committed_windows(folder: Path) -> int:
         return count
     except sqlite3.OperationalError:
         return 0
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Record the openai backend's retry waits instead of waiting."""
+    recorded: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def fake_sleep(delay: float) -> None:
+        recorded.append(delay)
+        await real_sleep(0)
+
+    monkeypatch.setattr("engine.models.openai_backend._sleep", fake_sleep)
+    return recorded
+
+
+def start_socium(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """``socium ARGS --quiet`` in a child process (for tests that kill or interrupt it)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", *args, "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 @pytest.fixture

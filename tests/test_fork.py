@@ -16,7 +16,7 @@ import pytest
 
 from engine.analysis import compare, load_run
 from engine.network.compare import paired
-from tests.conftest import committed_windows, stored_events
+from tests.conftest import committed_windows, start_socium, stored_events
 
 HOUR = 3600.0
 SOCIAL = """
@@ -132,24 +132,7 @@ def test_a_killed_fork_resumes_to_the_uninterrupted_fork(parent: Path, tmp_path:
     change = ("--set", "game.recommender=similarity")
     _fork(parent, tmp_path / "whole", "10h", *change)
     out = tmp_path / "killed"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "engine.cli",
-            "fork",
-            str(parent),
-            "--at",
-            "10h",
-            *change,
-            "--out",
-            str(out),
-            "--quiet",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_socium("fork", str(parent), "--at", "10h", *change, "--out", str(out))
     deadline = time.monotonic() + 120
     while committed_windows(out) < 13 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)  # past 10h: some of its own model calls made

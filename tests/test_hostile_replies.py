@@ -33,19 +33,6 @@ game: {{type: narrative, locations: [square, well], project: {{name: the fund, c
 """
 
 
-@pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    recorded: list[float] = []
-    real_sleep = asyncio.sleep
-
-    async def fake_sleep(delay: float) -> None:
-        recorded.append(delay)
-        await real_sleep(0)
-
-    monkeypatch.setattr("engine.models.openai_backend._sleep", fake_sleep)
-    return recorded
-
-
 def _choose(
     server: FakeOpenAIServer, faults: list[str], **options: object
 ) -> tuple[object, Ledger]:

@@ -89,20 +89,6 @@ def _backend(server: FakeOpenAIServer, **options: object) -> OpenAIBackend:
     return OpenAIBackend(base_url=server.base_url, model="fake-model", **settings)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Record the backend's retry waits instead of waiting."""
-    recorded: list[float] = []
-    real_sleep = asyncio.sleep
-
-    async def fake_sleep(delay: float) -> None:
-        recorded.append(delay)
-        await real_sleep(0)
-
-    monkeypatch.setattr("engine.models.openai_backend._sleep", fake_sleep)
-    return recorded
-
-
 def _generate(backend: OpenAIBackend) -> object:
     async def go() -> object:
         try:

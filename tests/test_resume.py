@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SCRIPTED_TOWN, committed_windows, stored_events
+from tests.conftest import SCRIPTED_TOWN, committed_windows, start_socium, stored_events
 
 TOWN = SCRIPTED_TOWN.replace("duration: 6h", "duration: 12h").replace(
     "model: {backend: scripted}", "model: {backend: scripted, delay: 0.01}"
@@ -42,15 +42,6 @@ def _resume(out: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _socium(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", *args, "--quiet"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def test_sigkill_at_random_moments_then_resume_gives_the_same_events(
     write_scenario: Callable[..., Path], tmp_path: Path
 ) -> None:
@@ -61,7 +52,7 @@ def test_sigkill_at_random_moments_then_resume_gives_the_same_events(
 
     out = tmp_path / "killed"
     rng = random.Random(2026)
-    process = _socium("run", str(scenario), "--out", str(out))
+    process = start_socium("run", str(scenario), "--out", str(out))
     kills = 0
     while kills < 3:
         target = min(total - 2, committed_windows(out) + rng.randint(1, 3))
@@ -81,7 +72,7 @@ def test_sigkill_at_random_moments_then_resume_gives_the_same_events(
         db = sqlite3.connect(out / "run.sqlite")
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         db.close()
-        process = _socium("resume", str(out))
+        process = start_socium("resume", str(out))
     _, stderr = process.communicate(timeout=300)
     assert process.returncode == 0, stderr
     assert kills == 3
@@ -95,7 +86,7 @@ def test_interrupted_run_resumes_and_a_finished_one_is_left_alone(
 ) -> None:
     scenario = write_scenario(TOWN)
     reference, out = _reference_run(scenario, tmp_path / "reference"), tmp_path / "interrupted"
-    process = _socium("run", str(scenario), "--out", str(out))
+    process = start_socium("run", str(scenario), "--out", str(out))
     _wait_for_windows(out, 3, process)
     process.send_signal(signal.SIGINT)  # Ctrl-C: stop after the current window
     process.communicate(timeout=120)
@@ -117,7 +108,7 @@ def test_resume_refuses_a_store_that_diverges(
 ) -> None:
     scenario = write_scenario(TOWN)
     out = tmp_path / "run"
-    process = _socium("run", str(scenario), "--out", str(out))
+    process = start_socium("run", str(scenario), "--out", str(out))
     _wait_for_windows(out, 4, process)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
@@ -153,7 +144,7 @@ def test_resume_after_the_model_server_died(
     served = server.counters.requests
     server.faults.extend(["500", "500"])  # retried: they change nothing in the event log
     out = tmp_path / "run"
-    process = _socium("run", str(scenario), "--out", str(out))
+    process = start_socium("run", str(scenario), "--out", str(out))
     _wait_for_windows(out, 4, process)
     server.stop()  # the server dies mid-run
     _, stderr = process.communicate(timeout=120)
@@ -172,27 +163,18 @@ def test_resume_after_the_model_server_died(
 def _social(out: Path, threads: int, *extra: str) -> subprocess.Popen[str]:
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "engine.cli",
-            "run",
-            str(root / "scenarios/social_media/quick.yaml"),
-            "--set",
-            "model.backend=scripted",
-            "--set",
-            "game.null_samples=0",
-            "--set",
-            "game.bootstrap_samples=0",
-            *extra,
-            "--out",
-            str(out),
-            "--quiet",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    return start_socium(
+        "run",
+        str(root / "scenarios/social_media/quick.yaml"),
+        "--set",
+        "model.backend=scripted",
+        "--set",
+        "game.null_samples=0",
+        "--set",
+        "game.bootstrap_samples=0",
+        *extra,
+        "--out",
+        str(out),
         env=env,
     )
 
@@ -237,7 +219,7 @@ def test_two_runs_on_one_folder_the_second_refuses_naming_the_first(
         TOWN.replace("delay: 0.01", "delay: 0.3")
     )  # still running while we try
     out = tmp_path / "shared"
-    first = _socium("run", str(scenario), "--out", str(out))
+    first = start_socium("run", str(scenario), "--out", str(out))
     deadline = time.monotonic() + 60
     while committed_windows(out) < 2 and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -284,7 +266,7 @@ def test_a_second_ctrl_c_aborts_cleanly_and_resume_reaches_the_same_log(
     scenario = write_scenario(TOWN.replace("delay: 0.01", "delay: 0.05"))
     reference = _reference_run(scenario, tmp_path / "reference")
     out = tmp_path / "aborted"
-    process = _socium("run", str(scenario), "--out", str(out))
+    process = start_socium("run", str(scenario), "--out", str(out))
     deadline = time.monotonic() + 60
     while committed_windows(out) < 3 and time.monotonic() < deadline:
         time.sleep(0.02)
