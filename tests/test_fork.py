@@ -272,3 +272,24 @@ def test_a_grid_of_intervention_files_forks_once_per_file(parent: Path, tmp_path
     for name, text in (("quiet", "The square is quiet."), ("storm", "A storm is coming.")):
         heard = [e for e in stored_events(tmp_path / "g" / f"parent-{name}") if e[3] == "broadcast"]
         assert [json.loads(str(e[5]))["text"] for e in heard] == [text]
+
+
+def test_survey_measures_average_ratings_else_the_first_number() -> None:
+    import pandas as pd
+
+    from engine.surveys import survey_measures
+
+    frame = pd.DataFrame(
+        {
+            "hours": [44.0, 44.0, 44.0, 44.0, 68.0, 68.0],
+            "question": ["q"] * 6,
+            "answer": ["fine", "fine", "7 out of 10, I think", "no idea", "2", "8.5"],
+            "rating": [3, 5, None, None, None, None],
+        }
+    )
+    # by hand: at 44h the ratings 3 and 5 and the text's 7 (the answer without a number
+    # is left out): 15 / 3 = 5; at 68h (2 + 8.5) / 2 = 5.25
+    assert survey_measures(frame) == {"survey@44h": 5.0, "survey@68h": 5.25}
+    two = pd.concat([frame, frame.assign(question="r", rating=None, answer="1")])
+    measures = survey_measures(two)
+    assert measures["survey@44h q1"] == 5.0 and measures["survey@68h q2"] == 1.0
