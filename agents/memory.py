@@ -7,9 +7,14 @@ importance = rating / 10; ties by id. With the flat index (the default) every me
 scored exactly by one matrix-vector product over faiss's vector storage; above
 ``HNSW_THRESHOLD`` an HNSW index narrows the candidates. No query loops in Python.
 
-Texts added during one decision window, across ALL agents, are embedded in one batch
-when the window closes (:meth:`MemoryBank.flush`); queries of one window are embedded
-in one batch too (:meth:`MemoryBank.recall`).
+Texts added during one decision window, across ALL agents, are sealed when the window
+closes (:meth:`MemoryBank.seal`) and filed (embedded, added to the streams) in batches:
+the memories of agents that recall before the window is written are filed with their
+queries' batch, the rest at once when the window is written (:meth:`MemoryBank.file`),
+which the engine does while the next window waits on its model calls. Either way an
+agent's memories are filed before its next query, in the order they were added, so the
+streams do not depend on when the filing ran. Queries of one window are embedded in one
+batch too (:meth:`MemoryBank.recall`).
 """
 
 from __future__ import annotations
@@ -254,6 +259,19 @@ def _build_index(faiss: Any, dim: int, kind: str, vectors: np.ndarray) -> Any:
     return index
 
 
+Item = tuple[str, float, str, float, str]  # agent, t, kind, importance, text
+
+
+class Filing:
+    """One window's sealed memories, by agent, and the rows of those already filed."""
+
+    def __init__(self, items: Sequence[Item]) -> None:
+        self.waiting: dict[str, list[Item]] = {}
+        for item in items:
+            self.waiting.setdefault(item[0], []).append(item)
+        self.rows: list[MemoryRow] = []
+
+
 class MemoryBank:
     """The memories of every agent: one embedder call per window for additions, one for queries."""
 
@@ -274,7 +292,8 @@ class MemoryBank:
             "index": index,
         }
         self.streams: dict[str, AssociativeMemory] = {}
-        self._pending: list[tuple[str, float, str, float, str]] = []
+        self._pending: list[Item] = []
+        self._filings: list[Filing] = []  # sealed, not yet wholly filed (oldest first)
         self._queries: list[tuple[str, str, float, int, asyncio.Future[list[Memory]]]] = []
         self._flush_scheduled = False
 
@@ -335,49 +354,73 @@ class MemoryBank:
         ]
         return len(ratings)
 
+    def seal(self) -> Filing:
+        """The memories queued so far, as one window's filing (filed by :meth:`file`)."""
+        filing = Filing(self._pending)
+        self._pending = []
+        if filing.waiting:
+            self._filings.append(filing)
+        return filing
+
+    def file(self, filing: Filing) -> list[MemoryRow]:
+        """File what ``filing`` still holds; all its rows (also those filed earlier)."""
+        self._file(filing, list(filing.waiting))
+        if filing in self._filings:
+            self._filings.remove(filing)
+        return sorted(filing.rows, key=lambda row: (row.agent, row.id))
+
     def flush(self) -> list[MemoryRow]:
-        """Embed every queued memory in ONE call and file it; rows for the store.
+        """Seal and file every queued memory now; rows for the store."""
+        return self.file(self.seal())
+
+    def _file(self, filing: Filing, agents: Sequence[str]) -> None:
+        """Embed the waiting memories of ``agents`` in ONE call and add them to their streams.
 
         Each distinct text is embedded once: a post seen by 200 followers becomes 200
         memories but one embedding.
         """
-        pending, self._pending = self._pending, []
-        if not pending:
-            return []
+        items = {agent: filing.waiting.pop(agent) for agent in sorted(agents)}
+        if not items:
+            return
         position: dict[str, int] = {}
-        for item in pending:
-            position.setdefault(item[4], len(position))
-        vectors = self.embedder.embed(list(position))[[position[p[4]] for p in pending]]
-        by_agent: dict[str, list[int]] = {}
-        for i, item in enumerate(pending):
-            by_agent.setdefault(item[0], []).append(i)
-        rows: list[MemoryRow] = []
-        for agent in sorted(by_agent):
-            indexes = by_agent[agent]
-            entries = [
-                (pending[i][1], pending[i][2], pending[i][3], pending[i][4]) for i in indexes
+        for entries in items.values():
+            for item in entries:
+                position.setdefault(item[4], len(position))
+        vectors = self.embedder.embed(list(position))
+        for agent, entries in items.items():
+            rows = [(item[1], item[2], item[3], item[4]) for item in entries]
+            ids = self.stream(agent).extend(vectors[[position[item[4]] for item in entries]], rows)
+            filing.rows += [
+                MemoryRow(agent, mid, r[0], r[1], r[2], r[3])
+                for mid, r in zip(ids, rows, strict=True)
             ]
-            ids = self.stream(agent).extend(vectors[indexes], entries)
-            rows += [
-                MemoryRow(agent, mid, e[0], e[1], e[2], e[3])
-                for mid, e in zip(ids, entries, strict=True)
-            ]
-        return rows
+
+    def _file_for(self, agents: Sequence[str]) -> None:
+        """File the sealed memories of ``agents`` now (they are about to be queried)."""
+        for filing in self._filings:
+            wanted = [agent for agent in set(agents) if agent in filing.waiting]
+            if wanted:
+                self._file(filing, wanted)
+
+    def _has_memories(self, agent: str) -> bool:
+        stream = self.streams.get(agent)
+        return (stream is not None and len(stream) > 0) or any(
+            agent in filing.waiting for filing in self._filings
+        )
 
     def retrieve(self, agent: str, query: str, t: float, k: int) -> list[Memory]:
         """Top-``k`` memories of ``agent`` for ``query`` (embeds the query alone)."""
-        stream = self.streams.get(agent)
-        if stream is None or not len(stream) or k <= 0:
+        if k <= 0 or not self._has_memories(agent):
             return []
-        return stream.retrieve_vector(self.embedder.embed([query])[0], t, k)
+        self._file_for((agent,))
+        return self.streams[agent].retrieve_vector(self.embedder.embed([query])[0], t, k)
 
     async def recall(self, agent: str, query: str, t: float, k: int) -> list[Memory]:
         """Like :meth:`retrieve`, batched: queries of one event-loop turn share one embedding call.
 
         A window's decisions start together, so their queries are embedded at once.
         """
-        stream = self.streams.get(agent)
-        if stream is None or not len(stream) or k <= 0:
+        if k <= 0 or not self._has_memories(agent):
             return []
         future: asyncio.Future[list[Memory]] = asyncio.get_running_loop().create_future()
         self._queries.append((agent, query, t, k, future))
@@ -390,6 +433,8 @@ class MemoryBank:
         queries, self._queries = self._queries, []
         self._flush_scheduled = False
         try:
+            if self._filings:
+                self._file_for([q[0] for q in queries])
             vectors = self.embedder.embed([q[1] for q in queries])
         except Exception as err:  # hand the failure to every waiting decision
             for *_, future in queries:

@@ -8,6 +8,12 @@ batch's decisions run concurrently through an async callable, bounded by
 order, ties broken by the run's seed, never by which decision finished first. The
 events go to the observers, in registration order, once per window.
 
+Work that the next window's decisions do not depend on (the store commit of window k,
+and the memory filing it carries) is handed to :meth:`Kernel.write_behind`: it runs
+while window k+1's requests are out and the event loop would otherwise idle, so it is
+off the critical path between two windows; it still runs in window order, before window
+k+1's observers, and before a failure or the end of the run propagates.
+
 The kernel knows nothing of agents, game masters, models or stores: it schedules
 callables and hands events on.
 """
@@ -173,6 +179,7 @@ class Kernel(Generic[T]):
         self.removed: set[str] = set()  # agents no longer activated
         self._emitted: list[Event] = []
         self._probes: list[tuple[float, Probe]] = []  # (t, take), by time then registration
+        self._behind: list[Callable[[], None]] = []  # write-behind jobs, oldest first
 
     # -- scheduling -------------------------------------------------------------------
     def add_agent(self, agent: str, schedule: Schedule, rng: np.random.Generator) -> None:
@@ -228,6 +235,26 @@ class Kernel(Generic[T]):
     def emit(self, event: Event) -> None:
         """Record an event a turn driver produced (committed first in the next window)."""
         self._emitted.append(event)
+
+    def write_behind(self, job: Callable[[], None]) -> None:
+        """Run ``job`` while the next window's decisions wait on their model calls.
+
+        For work the next window's decisions do not read (an observer's store commit).
+        Jobs run in the order given, each once: when the event loop first falls idle in
+        the next window (every decision waiting on its reply), and in any case before
+        that window's observers, before a failed window's error propagates, and before
+        :meth:`run` returns.
+        """
+        self._behind.append(job)
+
+    def _catch_up(self) -> None:
+        """Run every write-behind job still waiting, in order."""
+        while self._behind:
+            self._behind.pop(0)()
+
+    async def _catch_up_when_idle(self) -> None:
+        await _idle()
+        self._catch_up()
 
     def add_observer(self, observer: WindowObserver) -> None:
         """Hand every window's events to ``observer`` (called in registration order)."""
@@ -294,6 +321,7 @@ class Kernel(Generic[T]):
                     self.in_flight -= 1
 
         tasks: list[asyncio.Future[T]] = []
+        behind = asyncio.ensure_future(self._catch_up_when_idle()) if self._behind else None
         try:
             for number, activation in enumerate(window.activations, start=1):
                 tasks.append(asyncio.ensure_future(bounded(activation)))
@@ -303,12 +331,19 @@ class Kernel(Generic[T]):
                     # start (its observation) still runs in activation order.
                     await asyncio.sleep(0)
             decisions = await asyncio.gather(*tasks)
+            if behind is not None:
+                await behind
         except BaseException:
             # One decision failed (a server past its retry budget): stop the others now
-            # rather than let them retry against it while the run shuts down.
+            # rather than let them retry against it while the run shuts down; the
+            # windows before this one are still written whole.
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if behind is not None:
+                behind.cancel()
+                await asyncio.gather(behind, return_exceptions=True)
+            self._catch_up()
             raise
         events: list[Event] = []
         emitted, self._emitted = self._emitted, []
@@ -337,10 +372,27 @@ class Kernel(Generic[T]):
         should_stop: Callable[[], bool] = lambda: False,
     ) -> bool:
         """Run windows until simulated time ``until``; False if stopped early."""
-        while True:
-            if should_stop():
-                return False
-            window = self.next_window(until)
-            if window is None:
-                return True
-            await self.run_window(window, decide, resolve)
+        try:
+            while True:
+                if should_stop():
+                    return False
+                window = self.next_window(until)
+                if window is None:
+                    return True
+                await self.run_window(window, decide, resolve)
+        finally:
+            self._catch_up()
+
+
+async def _idle(turns: int = 10_000) -> None:
+    """Return once nothing else on the event loop is ready to run (or after ``turns`` turns).
+
+    Reads asyncio's run queue (``loop._ready``, stable since Python 3.4); on a loop
+    without one it yields a fixed 64 turns, enough for a window's requests to leave.
+    """
+    loop = asyncio.get_running_loop()
+    ready = getattr(loop, "_ready", None)
+    for _ in range(turns if ready is not None else 64):
+        await asyncio.sleep(0)
+        if ready is not None and not ready:
+            return

@@ -507,15 +507,23 @@ class Simulation:
 
 
 class _Committer:
-    """Window observer that routes perceptions to memory and commits the window."""
+    """Window observer that routes perceptions to memory and commits the window.
+
+    What the next window's decisions read is done at once: the memories are queued and
+    sealed, the world snapshot taken, the model-call ledger drained. The store commit, and
+    the memory filing it carries, are written behind (``Kernel.write_behind``): while the
+    next window waits on its model calls. A killed run therefore still leaves whole
+    windows (the last one or two are re-run on resume).
+    """
 
     def __init__(self, simulation: Simulation) -> None:
         self.sim = simulation
 
     async def on_window(self, window: Window, events: Sequence[Event]) -> None:
         sim = self.sim
-        memory_rows = []
-        if sim.memory is not None:
+        memory = sim.memory
+        filing = None
+        if memory is not None:
             cap = sim.scenario.memory.max_perceivers
             for event in events:
                 for agent in rememberers(event, cap):
@@ -528,27 +536,33 @@ class _Committer:
                         kind = "action" if agent == event.actor else "event"
                         if event.kind == "invalid_action":
                             kind = "invalid_action"
-                        sim.memory.add(agent, text, event.t, kind)
+                        memory.add(agent, text, event.t, kind)
             if sim.scenario.memory.importance == "model":
-                await sim.memory.rate_pending(sim.model, sim.memory_rng)
-            memory_rows = sim.memory.flush()
+                await memory.rate_pending(sim.model, sim.memory_rng)
+            filing = memory.seal()
         snapshot = sim.gm.snapshot() if (window.index + 1) % sim.snapshot_every == 0 else None
         new_agents, sim.new_agents = sim.new_agents, []
+        calls = sim.ledger.drain()
         if window.index < sim.committed:  # resume: this window is stored; check, do not write
-            sim.ledger.drain()
+            if memory is not None and filing is not None:
+                memory.file(filing)
             sim.store.verify_window(window.index, events)
             return
-        sim.store.commit_window(
-            index=window.index,
-            agents=[(p.name, p.as_dict()) for p in new_agents],
-            t_start=window.start,
-            t_end=window.end,
-            activations=len(window.activations),
-            events=events,
-            calls=sim.ledger.drain(),
-            memories=memory_rows,
-            snapshot=snapshot,
-        )
+
+        def commit() -> None:
+            sim.store.commit_window(
+                index=window.index,
+                agents=[(p.name, p.as_dict()) for p in new_agents],
+                t_start=window.start,
+                t_end=window.end,
+                activations=len(window.activations),
+                events=events,
+                calls=calls,
+                memories=memory.file(filing) if memory is not None and filing is not None else [],
+                snapshot=snapshot,
+            )
+
+        sim.kernel.write_behind(commit)
 
 
 def finish_statistics(folder: Path) -> dict[str, Any]:

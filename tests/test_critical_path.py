@@ -6,6 +6,7 @@ Counts only (benchmarks/scale.py measures the times).
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -101,3 +102,42 @@ def test_the_http_client_is_imported_before_the_clock_starts(
     assert "aiohttp" not in sys.modules
     simulation.prepare()  # what the CLI's loading stage runs
     assert "aiohttp" in sys.modules
+
+
+def test_a_windows_commit_is_written_while_the_next_windows_requests_are_out(
+    write_scenario: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.store import RunStore as Store
+
+    backends: list[ScriptedBackend] = []
+    build, commit = ScriptedBackend.__init__, Store.commit_window
+    written: list[tuple[int, int, int]] = []  # (window, requests sent so far, memory rows)
+
+    def init(self: ScriptedBackend, **options: object) -> None:
+        build(self, **options)  # type: ignore[arg-type]
+        backends.append(self)
+
+    def commit_window(self: Store, **fields: object) -> None:
+        memories = fields.get("memories") or []
+        written.append((fields["index"], backends[0].calls, len(memories)))  # type: ignore[arg-type]
+        commit(self, **fields)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ScriptedBackend, "__init__", init)
+    monkeypatch.setattr(Store, "commit_window", commit_window)
+    model = "{backend: scripted, delay: 0.05, max_concurrency: 64}"
+    text = (
+        CROWD.format(model=model, count=30)
+        .replace("duration: 30m", "duration: 4h")
+        .replace("memory: {enabled: false}", "memory: {k: 3}")
+    )
+    result = Simulation(load_scenario(write_scenario(text)), out=tmp_path / "run").run()
+    assert result.summary["actions"] == 120  # 4 windows of 30 decisions, one call each
+    windows = [w for w in written if w[0] < 4]
+    assert [w[0] for w in windows] == [0, 1, 2, 3]  # each window once, in order
+    # Windows 0-2 are written after all 30 requests of the next window were sent (and
+    # before any reply: the model holds each 50 ms): off the path between two windows.
+    assert [w[1] for w in windows[:3]] == [60, 90, 120]
+    assert all(rows > 0 for _, _, rows in windows)  # with the memories filed for them
+    stored = sqlite3.connect(tmp_path / "run" / "run.sqlite")
+    (count,) = stored.execute("SELECT count(*) FROM memories").fetchone()
+    assert count == sum(rows for _, _, rows in written)

@@ -148,6 +148,31 @@ def test_a_text_many_agents_perceive_is_embedded_once() -> None:
         assert goats.text == f"follower {i} fed the goats"
 
 
+def test_a_sealed_window_filed_late_gives_what_filing_at_once_gives() -> None:
+    """The engine files a window's memories behind the next window's requests: an agent
+    that recalls first has its own filed with its query's batch, the rest come later."""
+    embedder = CountingEmbedder()
+    late, now = MemoryBank(embedder), MemoryBank(HashingEmbedder(64))
+    for bank in (late, now):
+        for i in range(6):
+            bank.add(f"a{i % 3}", f"memory {i} of a{i % 3}: the well", float(i), "event")
+    rows_now = now.flush()
+    filing = late.seal()
+    late.add("a0", "Reflection: after the window", 9.0, "reflection")  # the next window's
+
+    async def recall(bank: MemoryBank) -> list[object]:
+        return await asyncio.gather(*(bank.recall(a, "the well", 10.0, 5) for a in ("a0", "a1")))
+
+    assert asyncio.run(recall(late)) == asyncio.run(recall(now))
+    assert embedder.batches == [4, 2]  # a0's and a1's memories, then the two queries
+    assert late.file(filing) == rows_now  # a2's filed now; every row, by agent and id
+    assert embedder.batches == [4, 2, 2]
+    assert [m.text for m in late.retrieve("a2", "the well", 10.0, 5)] == [
+        m.text for m in now.retrieve("a2", "the well", 10.0, 5)
+    ]
+    assert [row.text for row in late.flush()] == ["Reflection: after the window"]
+
+
 def test_the_store_holds_every_filed_memory(tmp_path) -> None:  # type: ignore[no-untyped-def]
     bank = MemoryBank(HashingEmbedder(64))
     for i in range(20):
