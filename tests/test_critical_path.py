@@ -141,3 +141,25 @@ def test_a_windows_commit_is_written_while_the_next_windows_requests_are_out(
     stored = sqlite3.connect(tmp_path / "run" / "run.sqlite")
     (count,) = stored.execute("SELECT count(*) FROM memories").fetchone()
     assert count == sum(rows for _, _, rows in written)
+
+
+def test_the_collector_runs_rarely_during_a_run_and_as_before_after_it(
+    write_scenario: Callable[..., Path], tmp_path: Path
+) -> None:
+    import gc
+
+    before = gc.get_threshold()
+    model = "{backend: scripted}"
+    simulation = Simulation(
+        load_scenario(write_scenario(CROWD.format(model=model, count=3))), out=tmp_path / "run"
+    )
+    seen: list[tuple[int, ...]] = []
+
+    class Watch:
+        def on_window(self, window: object, events: object) -> None:
+            seen.append(gc.get_threshold())
+
+    simulation.kernel.add_observer(Watch())
+    simulation.run()
+    assert seen and all(t[0] == 100_000 for t in seen)  # every 100,000 allocations, not 700
+    assert gc.get_threshold() == before
