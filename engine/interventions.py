@@ -168,35 +168,54 @@ def parse(
     names = list(by_name)
     union: Any = typing.Union[tuple(by_name.values())]  # noqa: UP007 (built at run time)
     adapter: TypeAdapter[Any] = TypeAdapter(Annotated[union, Field(discriminator="kind")])
-    parsed: list[Intervention] = []
-    problems: list[str] = []
-    known = {p.name for p in personas}
+    checked: list[tuple[float, int, Intervention]] = []  # (first time, position, entry)
+    problems: list[tuple[int, str]] = []
     for i, entry in enumerate(raw):
         loc = ("interventions", i)
         if not isinstance(entry, dict) or entry.get("kind") not in names:
             got = entry.get("kind") if isinstance(entry, dict) else entry
             what = did_you_mean(printable(str(got)), names) if got is not None else " (none)"
             problems.append(
-                f"{path}:{line_for(lines, (*loc, 'kind'))}: {dotted((*loc, 'kind'))}: unknown "
-                f"intervention{what}"
+                (
+                    i,
+                    f"{path}:{line_for(lines, (*loc, 'kind'))}: {dotted((*loc, 'kind'))}: "
+                    f"unknown intervention{what}",
+                )
             )
             continue
         try:
             item: Intervention = adapter.validate_python(entry)
         except ValidationError as err:
-            problems += format_errors(err, path, lines, by_name[entry["kind"]], loc, {(): names})
+            found = format_errors(err, path, lines, by_name[entry["kind"]], loc, {(): names})
+            problems += [(i, problem) for problem in found]
             continue
+        checked.append((_first_time(item, game, section, scenario), i, item))
+    # The cross-field checks go in time order (the file's order among equal times), so
+    # an entry may name an agent that an add_agents further down the file adds earlier.
+    known = {p.name for p in personas}
+    accepted: set[int] = set()
+    for _, i, item in sorted(checked, key=lambda c: (c[0], c[1])):
         problem = _check(item, game, section, scenario, known)
         if problem:
             field, message = problem
-            at = (*loc, field) if field else loc
-            problems.append(f"{path}:{line_for(lines, at)}: {dotted(at)}: {message}")
+            at = ("interventions", i, field) if field else ("interventions", i)
+            problems.append((i, f"{path}:{line_for(lines, at)}: {dotted(at)}: {message}"))
             continue
-        parsed.append(item)
+        accepted.add(i)
         if isinstance(item, AddAgents):
             known |= {p.name for p in item.personas}
         known |= set(game.accounts_added(item))
-    return parsed, problems
+    parsed = [item for _, i, item in checked if i in accepted]
+    return parsed, [message for _, message in sorted(problems, key=lambda p: p[0])]
+
+
+def _first_time(item: Intervention, game: Game, section: BaseModel, scenario: Any) -> float:
+    """When ``item`` first happens (infinity when it never does or cannot be timed)."""
+    try:
+        when = times(item, game, section, scenario)
+    except ValueError:
+        return math.inf
+    return min(when, default=math.inf)
 
 
 def _check(

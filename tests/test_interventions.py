@@ -284,3 +284,32 @@ def test_invalid_interventions_are_file_line_errors_from_validate(
     expected = f"{path}:{line}: {field.replace('interventions.0', 'interventions.1')}"
     assert expected in done.stderr, done.stderr
     assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_interventions_are_checked_in_time_order_not_file_order(
+    write_scenario: Callable[..., Path], tmp_path: Path
+) -> None:
+    from engine.types import ScenarioError
+
+    later_in_file = """interventions:
+  - {at: 9h, kind: broadcast, text: "Welcome.", agents: [Newt]}
+  - {at: 8h, kind: add_agents, personas: [{name: Newt, description: A newcomer.}]}
+"""
+    text = SOCIAL.format(
+        schedule=HOURLY, feed="chronological", count=4, interventions=later_in_file
+    )
+    loaded = load_scenario(write_scenario(text))  # Newt exists from 8h: the 9h entry is valid
+    assert [item.kind for item in loaded.interventions] == ["broadcast", "add_agents"]
+    assert Simulation(loaded, out=tmp_path / "run").run().status == "finished"
+    db = sqlite3.connect(tmp_path / "run" / "run.sqlite")
+    heard = db.execute("SELECT agent, t FROM memories WHERE text LIKE '%Welcome.%'").fetchall()
+    assert heard == [("Newt", 9 * 3600.0)]  # added at 8h, told at 9h
+    too_early = later_in_file.replace("at: 9h", "at: 7h")
+    path = write_scenario(
+        SOCIAL.format(schedule=HOURLY, feed="chronological", count=4, interventions=too_early)
+    )
+    with pytest.raises(ScenarioError) as refused:
+        load_scenario(path)
+    line = path.read_text().splitlines().index(too_early.splitlines()[1]) + 1
+    assert f"{path}:{line}: interventions.0.agents: no agent 'Newt'" in str(refused.value)
+    assert "added before 0d+07:00:00" in str(refused.value)
