@@ -40,22 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--out", type=Path, default=None, help="run folder (default: runs/<name>-<UTC>)"
     )
-    run.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a scenario field, e.g. --set model.backend=scripted (repeatable)",
-    )
+    _set_option(run, "override a scenario field, e.g. --set model.backend=scripted (repeatable)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     _serve_option(run)
 
     validate = commands.add_parser("validate", help="check scenario files; print file:line errors")
     validate.add_argument("scenarios", type=Path, nargs="+")
-    validate.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE"
-    )
+    _set_option(validate, None)
 
     commands.add_parser("schema", help="print the JSON Schema of scenario files (for editors)")
 
@@ -94,14 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=V1,V2",
         help="a swept field (repeatable)",
     )
-    sweep.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a scenario field for every run (repeatable)",
-    )
+    _set_option(sweep, "override a scenario field for every run (repeatable)")
     sweep.add_argument("--executor", choices=["local", "ray"], default="local")
     sweep.add_argument("--address", default=None, help="Ray cluster address (ray.init(address))")
     sweep.add_argument("--workers", type=int, default=None, help="local processes (default: cores)")
@@ -119,14 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fork.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     fork.add_argument("--at", required=True, metavar="T", help="from the start, e.g. 2d or 36h")
-    fork.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a field that changes at T, e.g. game.recommender=random (repeatable)",
-    )
+    _set_option(fork, "a field that changes at T, e.g. game.recommender=random (repeatable)")
     _intervention_option(fork, "a YAML list of interventions at T or later (repeatable)")
     fork.add_argument(
         "--grid",
@@ -154,14 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     survey.add_argument(
         "--agents", nargs="+", default=None, metavar="NAME", help="default: every agent"
     )
-    survey.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override the run's model block, e.g. model.backend=scripted",
-    )
+    _set_option(survey, "override the run's model block, e.g. model.backend=scripted")
 
     watch = commands.add_parser(
         "watch", help="serve a live view of a run (running or finished) on 127.0.0.1"
@@ -174,6 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", required=True, choices=["graphml", "gexf", "csv", "parquet"])
     export.add_argument("--out", type=Path, default=None, help="folder (default: RUN_DIR/export)")
     return parser
+
+
+def _set_option(command: argparse.ArgumentParser, text: str | None) -> None:
+    command.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=text
+    )
 
 
 def _intervention_option(command: argparse.ArgumentParser, text: str) -> None:
