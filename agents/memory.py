@@ -397,8 +397,9 @@ class MemoryBank:
 
     def _file_for(self, agents: Sequence[str]) -> None:
         """File the sealed memories of ``agents`` now (they are about to be queried)."""
+        distinct = set(agents)
         for filing in self._filings:
-            wanted = [agent for agent in set(agents) if agent in filing.waiting]
+            wanted = [agent for agent in distinct if agent in filing.waiting]
             if wanted:
                 self._file(filing, wanted)
 

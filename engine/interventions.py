@@ -168,7 +168,7 @@ def parse(
     names = list(by_name)
     union: Any = typing.Union[tuple(by_name.values())]  # noqa: UP007 (built at run time)
     adapter: TypeAdapter[Any] = TypeAdapter(Annotated[union, Field(discriminator="kind")])
-    checked: list[tuple[float, int, Intervention]] = []  # (first time, position, entry)
+    checked: list[tuple[int, Intervention, list[float]]] = []  # (position, entry, times)
     problems: list[tuple[int, str]] = []
     for i, entry in enumerate(raw):
         loc = ("interventions", i)
@@ -189,13 +189,16 @@ def parse(
             found = format_errors(err, path, lines, by_name[entry["kind"]], loc, {(): names})
             problems += [(i, problem) for problem in found]
             continue
-        checked.append((_first_time(item, game, section, scenario), i, item))
+        try:
+            checked.append((i, item, times(item, game, section, scenario)))
+        except ValueError as err:
+            problems.append((i, f"{path}:{line_for(lines, loc)}: {dotted(loc)}: {err}"))
     # The cross-field checks go in time order (the file's order among equal times), so
     # an entry may name an agent that an add_agents further down the file adds earlier.
     known = {p.name for p in personas}
     accepted: set[int] = set()
-    for _, i, item in sorted(checked, key=lambda c: (c[0], c[1])):
-        problem = _check(item, game, section, scenario, known)
+    for i, item, when in sorted(checked, key=lambda c: (min(c[2], default=math.inf), c[0])):
+        problem = _check(item, when, game, section, scenario, known)
         if problem:
             field, message = problem
             at = ("interventions", i, field) if field else ("interventions", i)
@@ -205,27 +208,19 @@ def parse(
         if isinstance(item, AddAgents):
             known |= {p.name for p in item.personas}
         known |= set(game.accounts_added(item))
-    parsed = [item for _, i, item in checked if i in accepted]
+    parsed = [item for i, item, _ in checked if i in accepted]
     return parsed, [message for _, message in sorted(problems, key=lambda p: p[0])]
 
 
-def _first_time(item: Intervention, game: Game, section: BaseModel, scenario: Any) -> float:
-    """When ``item`` first happens (infinity when it never does or cannot be timed)."""
-    try:
-        when = times(item, game, section, scenario)
-    except ValueError:
-        return math.inf
-    return min(when, default=math.inf)
-
-
 def _check(
-    item: Intervention, game: Game, section: BaseModel, scenario: Any, known: set[str]
+    item: Intervention,
+    when: Sequence[float],
+    game: Game,
+    section: BaseModel,
+    scenario: Any,
+    known: set[str],
 ) -> tuple[str, str] | None:
-    """The first cross-field problem of ``item`` as (field, message), or None."""
-    try:
-        when = times(item, game, section, scenario)
-    except ValueError as err:
-        return "", str(err)
+    """The first cross-field problem of ``item`` (happening at ``when``) as (field, message)."""
     if not when:
         return "", "happens at no time within the run (check from/until)"
     for name in _named_agents(item):

@@ -10,12 +10,13 @@ calls and new memories; the perceivers' memories receive the events.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import hashlib
 import json
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,6 +37,7 @@ from engine.types import (
     Action,
     ActionSpace,
     Event,
+    MemoryRow,
     ModelError,
     Observation,
     Persona,
@@ -544,7 +546,7 @@ class _Committer:
     async def on_window(self, window: Window, events: Sequence[Event]) -> None:
         sim = self.sim
         memory = sim.memory
-        filing = None
+        file_memories: Callable[[], list[MemoryRow]] = list  # the window's rows, once filed
         if memory is not None:
             cap = sim.scenario.memory.max_perceivers
             for event in events:
@@ -561,13 +563,12 @@ class _Committer:
                         memory.add(agent, text, event.t, kind)
             if sim.scenario.memory.importance == "model":
                 await memory.rate_pending(sim.model, sim.memory_rng)
-            filing = memory.seal()
+            file_memories = functools.partial(memory.file, memory.seal())
         snapshot = sim.gm.snapshot() if (window.index + 1) % sim.snapshot_every == 0 else None
         new_agents, sim.new_agents = sim.new_agents, []
         calls = sim.ledger.drain()
         if window.index < sim.committed:  # resume: this window is stored; check, do not write
-            if memory is not None and filing is not None:
-                memory.file(filing)
+            file_memories()
             sim.store.verify_window(window.index, events)
             return
 
@@ -580,7 +581,7 @@ class _Committer:
                 activations=len(window.activations),
                 events=events,
                 calls=calls,
-                memories=memory.file(filing) if memory is not None and filing is not None else [],
+                memories=file_memories(),
                 snapshot=snapshot,
             )
 
