@@ -16,8 +16,8 @@ backend, with every request handed to the backend and every reply stamped. Per w
 
 Two modes, alternating run by run:
 
-- ``http``: aiohttp against ``benchmarks/fake_openai.py`` in its own process;
-- ``no-http``: the same backend code (its arguments, JSON body, parsing) with aiohttp and
+- ``http``: the HTTP client against ``benchmarks/fake_openai.py`` in its own process;
+- ``no-http``: the same backend code (its arguments, JSON body, parsing) with the client and
   the server replaced by a 200 ms sleep and the reply the server would have given
   (``FakeOpenAIServer``'s own reply functions, on the same request). The difference is
   the cost of the HTTP exchange on this machine.

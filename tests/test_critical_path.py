@@ -73,8 +73,8 @@ def test_the_first_request_leaves_before_the_last_prompt_of_the_window_is_built(
         return build(self, *args)  # type: ignore[arg-type]
 
     async def complete(self: ScriptedBackend, request: object) -> object:
-        # Like an HTTP client whose bytes leave on the loop's next turn (aiohttp writes
-        # a request from a new task): "sent" once the loop has run.
+        # As if the request's bytes left only on the loop's next turn (aiohttp's did:
+        # it wrote each request from a new task): "sent" once the loop has run.
         await asyncio.sleep(0)
         order.append("request")
         return await send(self, request)  # type: ignore[arg-type]
@@ -89,19 +89,19 @@ def test_the_first_request_leaves_before_the_last_prompt_of_the_window_is_built(
     assert order.index("request") < last_prompt
 
 
-def test_the_http_client_is_imported_before_the_clock_starts(
-    write_scenario: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_the_http_clients_tls_set_up_happens_before_the_clock_starts(
+    write_scenario: Callable[..., Path], tmp_path: Path
 ) -> None:
-    import sys
+    from engine.models.openai_backend import OpenAIBackend
 
-    monkeypatch.delitem(sys.modules, "aiohttp", raising=False)
-    model = "{backend: openai, base_url: 'http://127.0.0.1:9/v1', model: m}"
+    model = "{backend: openai, base_url: 'https://127.0.0.1:9/v1', model: m}"
     simulation = Simulation(
         load_scenario(write_scenario(CROWD.format(model=model, count=2))), out=tmp_path / "run"
     )
-    assert "aiohttp" not in sys.modules
+    backend = simulation.model.backend
+    assert isinstance(backend, OpenAIBackend) and backend.tls is None
     simulation.prepare()  # what the CLI's loading stage runs
-    assert "aiohttp" in sys.modules
+    assert backend.tls is not None  # the CA bundle is loaded: the first window does not pay
 
 
 def test_a_windows_commit_is_written_while_the_next_windows_requests_are_out(

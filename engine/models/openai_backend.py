@@ -1,12 +1,13 @@
-"""The ``openai`` backend: any OpenAI-compatible server over HTTP (aiohttp).
+"""The ``openai`` backend: any OpenAI-compatible server over HTTP.
 
 One ``POST {base_url}/chat/completions`` per call, a JSON body in and a JSON body out,
-over one pooled keep-alive ``aiohttp`` session per run. We do not go through the
+over pooled keep-alive connections (:mod:`engine.models.http`). We do not go through the
 ``openai`` SDK's ``AsyncOpenAI`` here: its request building and httpx dispatch cost
-about 1.5 ms of CPU per request (this backend: 0.45 ms), which caps a single process
-near 600 requests/s, far below the 1,280/s that 256 requests in flight at 200 ms need
-(benchmarks/RESULTS.md). The wire format is the same, so every OpenAI-compatible
-server works (OpenAI, vLLM, Ollama, llama.cpp server, LM Studio).
+about 1.5 ms of CPU per request, which caps a single process near 600 requests/s, far
+below the 1,280/s that 256 requests in flight at 200 ms need; aiohttp, used before,
+cost 0.23 ms per request against 0.08 ms now (benchmarks/RESULTS.md). The wire format
+is the same, so every OpenAI-compatible server works (OpenAI, vLLM, Ollama, llama.cpp
+server, LM Studio).
 
 Transport errors (timeouts, connection errors, cut-off bodies, 408/409/429/5xx) are
 retried with exponential backoff and full jitter, honouring ``Retry-After``; past the
@@ -29,6 +30,7 @@ import json
 import math
 import os
 import random
+import ssl
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +38,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from engine.models.base import Generation, Request, grammar_text
+from engine.models.http import HTTPClient, HTTPError, Origin
 from engine.types import ModelError
 
 RETRY_STATUS = {408, 409, 429}
@@ -94,8 +97,10 @@ class OpenAIBackend:
         if not urls:
             raise ModelError("model.base_url lists no URL")
         for url in urls:
-            if not url.startswith(("http://", "https://")):
-                raise ModelError(f"model.base_url {url!r} is not an http(s) URL")
+            try:
+                Origin.of(url)
+            except ValueError:
+                raise ModelError(f"model.base_url {url!r} is not an http(s) URL") from None
         self.model: str | None = model
         self.max_concurrency = max_concurrency
         self.max_retries = max_retries
@@ -114,8 +119,9 @@ class OpenAIBackend:
             "Accept": "application/json",
             "User-Agent": "socium",
         }
-        self._session: Any = None  # aiohttp.ClientSession, bound to the running loop
-        self._session_loop: asyncio.AbstractEventLoop | None = None
+        self.tls: ssl.SSLContext | None = None  # for https endpoints, made by warm_up
+        self._client: HTTPClient | None = None  # bound to the running loop
+        self._client_loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self.endpoints = [_Endpoint(url.rstrip("/"), _proxy_for(url)) for url in urls]
 
@@ -194,49 +200,35 @@ class OpenAIBackend:
         return completion(body, self.max_reply_bytes, self.model or "")
 
     def warm_up(self) -> None:
-        """Import the HTTP client now (about 0.3 s), before the simulated clock starts."""
-        import aiohttp  # noqa: F401
+        """Load the CA bundle for https endpoints now (tens of ms), before the clock starts."""
+        if self.tls is None and any(e.url.startswith("https:") for e in self.endpoints):
+            self.tls = ssl.create_default_context()
 
     async def _post(
         self, endpoint: _Endpoint, arguments: dict[str, Any]
     ) -> tuple[int, Mapping[str, str], bytes]:
-        import aiohttp
-
-        session = self._client()
+        body = grammar_text(json.dumps(arguments)).encode()
         try:
-            async with session.post(
-                endpoint.url + "/chat/completions",
-                data=grammar_text(json.dumps(arguments)).encode(),
-                proxy=endpoint.proxy,
-            ) as response:
-                body = bytearray()
-                async for chunk in response.content.iter_chunked(1 << 16):
-                    body += chunk
-                    if len(body) > self.max_reply_bytes:  # stop reading: the reply is refused
-                        break
-                return response.status, response.headers, bytes(body)
-        except aiohttp.InvalidURL as err:
-            raise ModelError(f"model.base_url {endpoint.url!r} is not usable: {err}") from None
+            response = await self._http().post(
+                endpoint.url + "/chat/completions", body, proxy=endpoint.proxy
+            )
         except TimeoutError:
             raise _Transient(f"no reply within the {self.timeout:g} s timeout") from None
-        except aiohttp.ClientError as err:
-            raise _Transient(f"{type(err).__name__}: {err}") from None
+        except HTTPError as err:
+            raise _Transient(str(err)) from None
+        return response.status, response.headers, response.body
 
-    def _client(self) -> Any:
-        """The run's HTTP session, created on first use inside the running event loop."""
+    def _http(self) -> HTTPClient:
+        """The run's HTTP client, created on first use inside the running event loop."""
         if self._closed:
             raise ModelError("the openai backend was closed; no more requests are sent")
         loop = asyncio.get_running_loop()
-        if self._session is None or self._session_loop is not loop:
-            import aiohttp
-
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
-                timeout=aiohttp.ClientTimeout(total=self.timeout),
-                headers=self._headers,
+        if self._client is None or self._client_loop is not loop:
+            self._client = HTTPClient(
+                self._headers, timeout=self.timeout, max_body=self.max_reply_bytes, tls=self.tls
             )
-            self._session_loop = loop
-        return self._session
+            self._client_loop = loop
+        return self._client
 
     def _styles(self, endpoint: _Endpoint, request: Request) -> Sequence[str]:
         if request.constraint is None or self.constrained == "none":
@@ -274,11 +266,11 @@ class OpenAIBackend:
         return arguments
 
     async def aclose(self) -> None:
-        """Close the HTTP session (its connections); later requests raise ``ModelError``."""
+        """Close the HTTP connections; later requests raise ``ModelError``."""
         self._closed = True
-        session, self._session = self._session, None
-        if session is not None and self._session_loop is asyncio.get_running_loop():
-            await session.close()
+        client, self._client = self._client, None
+        if client is not None and self._client_loop is asyncio.get_running_loop():
+            client.close()  # connections of a finished loop went with it
 
 
 def completion(body: bytes, limit: int, model: str) -> tuple[str, tuple[int, int], str, str | None]:
@@ -333,8 +325,7 @@ def _count(value: object) -> int:
 def _proxy_for(url: str) -> str | None:
     """The proxy the environment names for ``url`` (``HTTPS_PROXY``, ``NO_PROXY``...).
 
-    Resolved once per endpoint: aiohttp's ``trust_env`` would look it up (and read
-    ``~/.netrc``) in a worker thread on every request.
+    Resolved once per endpoint, not per request.
     """
     from urllib.parse import urlsplit
     from urllib.request import getproxies, proxy_bypass
