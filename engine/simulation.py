@@ -76,7 +76,6 @@ def package_versions() -> dict[str, str]:
         "simpy",
         "networkx",
         "pydantic",
-        "aiohttp",
         "openai",
         "llama-cpp-python",
         "sentence-transformers",
@@ -363,6 +362,7 @@ class Simulation:
 
     async def run_async(self) -> RunResult:
         """Run to the scenario's duration (or a stop request); close the store."""
+        asyncio.get_running_loop().set_exception_handler(_quiet_about_aborts)
         self.prepare()
         started = time.perf_counter()
         until = self.scenario.start + self.scenario.duration
@@ -509,6 +509,17 @@ class Simulation:
             "wall_seconds": round(wall, 3),
             "game": self.gm.metrics(),
         }
+
+
+def _quiet_about_aborts(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """The loop's error report, except for tasks a Ctrl-C abort left holding its interrupt.
+
+    A second Ctrl-C raises ``KeyboardInterrupt`` inside whichever task is running; asyncio
+    would print that task's "exception was never retrieved" traceback after the CLI's
+    "aborted" message. The abort is reported once, by the CLI.
+    """
+    if not isinstance(context.get("exception"), KeyboardInterrupt):
+        loop.default_exception_handler(context)
 
 
 @contextmanager
