@@ -336,7 +336,7 @@ class SocialMediaGameMaster(GameMaster):
             "similarity": self._similar,
         }
         if section.feed == "mixture":
-            weights = section.mix.model_dump()
+            weights = dict(section.mix)  # field order: chronological, popularity, similarity
             total = sum(weights.values()) or 1.0
             for name, weight in weights.items():
                 take(sources[name](agent), round((size - explore) * weight / total))
