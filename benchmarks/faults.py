@@ -142,7 +142,9 @@ def fault_suite(rate: float = 0.2, duration: str = "12h") -> dict[str, Any]:
             **_integrity(work / "all"),
         }
 
-    server = FakeOpenAIServer(retry_after=0.05).start()
+    # 50 ms per reply (the replies, so the log, are unchanged): a window lasts at least
+    # that long, so the run cannot finish between the fifth commit and the server's death.
+    server = FakeOpenAIServer(retry_after=0.05, latency=0.05).start()
     path = scenario_for(server, "death")
     process = subprocess.Popen(
         [

@@ -1,10 +1,10 @@
 """A small HTTP/1.1 client for the ``openai`` backend: one JSON POST, one reply.
 
 Why not aiohttp: at 1,000 agents a decision window sends about 75 requests from the one
-core the event loop has, and aiohttp spent about 0.15 ms more CPU per request than this
-client (0.23 against 0.08 ms, benchmarks/RESULTS.md), about 11 ms per window on the
-critical path; it also writes each request body from a new task, so a request left one
-loop turn after it was handed over. Here the bytes go to the socket in the call.
+core the event loop has, and aiohttp spent about 0.11 ms more CPU per request than this
+client (0.19 against 0.08 ms, ``benchmarks/http_client.py``), 8 ms or more per window on
+the critical path; it also writes each request body from a new task, so a request left
+one loop turn after it was handed over. Here the bytes go to the socket in the call.
 
 What an OpenAI-compatible server needs, and no more:
 
@@ -18,8 +18,9 @@ What an OpenAI-compatible server needs, and no more:
   the connection is dropped and the body returned so far is longer than the cap.
 
 Failures of the exchange (refused or reset connections, a reply cut off or not HTTP)
-raise :class:`HTTPError`; the timeout raises ``TimeoutError``. A pooled connection the
-server had closed is replaced once, without counting as a failure.
+raise :class:`HTTPError`; the timeout raises ``TimeoutError``; the backend retries both.
+An idle pooled connection the server has closed (its keep-alive timeout) is skipped
+for a new one; a request is never re-sent here.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ over pooled keep-alive connections (:mod:`engine.models.http`). We do not go thr
 ``openai`` SDK's ``AsyncOpenAI`` here: its request building and httpx dispatch cost
 about 1.5 ms of CPU per request, which caps a single process near 600 requests/s, far
 below the 1,280/s that 256 requests in flight at 200 ms need; aiohttp, used before,
-cost 0.23 ms per request against 0.08 ms now (benchmarks/RESULTS.md). The wire format
+cost 0.19 ms per request against 0.08 ms now (benchmarks/RESULTS.md). The wire format
 is the same, so every OpenAI-compatible server works (OpenAI, vLLM, Ollama, llama.cpp
 server, LM Studio).
 
