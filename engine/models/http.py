@@ -211,7 +211,8 @@ class _Connection(asyncio.Protocol):
         else:
             self._body += buffer
             buffer.clear()
-        if len(self._body) > self.limit:
+        reply = self._reply
+        if len(self._body) > self.limit and reply is not None and not reply.done():
             self._finish(keep=False)  # the caller refuses the body; stop reading it
 
     def _parse_chunks(self) -> None:
@@ -253,9 +254,6 @@ class _Connection(asyncio.Protocol):
             self._body += buffer[:take]
             del buffer[:take]
             self._chunk -= take
-            if len(self._body) > self.limit:
-                self._finish(keep=False)
-                return
             if self._chunk > 0:
                 return
             self._chunk = -1
