@@ -44,7 +44,6 @@ from benchmarks.model_throughput import start_latency_server  # noqa: E402
 from benchmarks.scale import SOCIAL  # noqa: E402
 from engine.kernel import Kernel, Window  # noqa: E402
 from engine.models import openai_backend  # noqa: E402
-from engine.models.base import grammar_text  # noqa: E402
 from engine.scenario import load_scenario  # noqa: E402
 from engine.simulation import Simulation  # noqa: E402
 
@@ -123,7 +122,7 @@ async def _sleep_reply(arguments: Mapping[str, Any]) -> tuple[int, Mapping[str, 
     it (decoding, choosing the reply) then runs here, after the wait, on the replies'
     side, so it is counted against no-http, not for it.
     """
-    body = grammar_text(json.dumps(arguments)).encode()
+    body = openai_backend.request_body(arguments)
     await asyncio.sleep(LATENCY)
     request = json.loads(body)
     content = _SERVER._content(request, garbage=False)

@@ -207,10 +207,9 @@ class OpenAIBackend:
     async def _post(
         self, endpoint: _Endpoint, arguments: dict[str, Any]
     ) -> tuple[int, Mapping[str, str], bytes]:
-        body = grammar_text(json.dumps(arguments)).encode()
         try:
             response = await self._http().post(
-                endpoint.url + "/chat/completions", body, proxy=endpoint.proxy
+                endpoint.url + "/chat/completions", request_body(arguments), proxy=endpoint.proxy
             )
         except TimeoutError:
             raise _Transient(f"no reply within the {self.timeout:g} s timeout") from None
@@ -271,6 +270,11 @@ class OpenAIBackend:
         client, self._client = self._client, None
         if client is not None and self._client_loop is asyncio.get_running_loop():
             client.close()  # connections of a finished loop went with it
+
+
+def request_body(arguments: Mapping[str, Any]) -> bytes:
+    """The JSON body sent for ``arguments`` (long text limits dropped: :func:`grammar_text`)."""
+    return grammar_text(json.dumps(arguments)).encode()
 
 
 def completion(body: bytes, limit: int, model: str) -> tuple[str, tuple[int, int], str, str | None]:
