@@ -141,7 +141,7 @@ class AssociativeMemory:
         query = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
         rest = w.recency * self._recency(t) + np.float32(w.importance / 10.0) * self.importance
         if self._kind_built == "flat":
-            positions = np.arange(n)
+            positions = None  # every memory, in order
             cosine = self._flat_vectors() @ query
         else:
             depth = min(n, max(4 * k, 64))
@@ -149,26 +149,33 @@ class AssociativeMemory:
             best_rest = np.argpartition(-rest, depth - 1)[:depth] if depth < n else np.arange(n)
             positions = np.unique(np.concatenate([hits[0][hits[0] >= 0], best_rest]))
             cosine = self._vectors(positions.astype(np.int64)) @ query
+            rest = rest[positions]
         # Rounded, so that last-bit differences between machines never reorder memories;
         # equal scores then go to the earlier memory.
-        combined = np.round(w.relevance * _relevance(cosine) + rest[positions], SCORE_DECIMALS)
+        combined = np.round(w.relevance * _relevance(cosine) + rest, SCORE_DECIMALS)
         if len(combined) > k:  # keep every tie at the k-th score, then order exactly
             kth = np.partition(combined, len(combined) - k)[len(combined) - k]
             chosen = np.nonzero(combined >= kth)[0]
         else:
             chosen = np.arange(len(combined))
-        order = chosen[np.lexsort((positions[chosen], -combined[chosen]))][:k]
-        return [
-            Memory(
-                self.ids[p],
-                float(self.times[p]),
-                self.kinds[p],
-                float(self.importance[p]),
-                self.texts[p],
-                float(combined[i]),
+        at = chosen if positions is None else positions[chosen]
+        order = np.lexsort((at, -combined[chosen]))[:k].tolist()
+        scores = combined[chosen].tolist()
+        times, importance = self._times, self._importance
+        memories = []
+        for i in order:
+            p = int(at[i])
+            memories.append(
+                Memory(
+                    self.ids[p],
+                    float(times[p]),
+                    self.kinds[p],
+                    float(importance[p]),
+                    self.texts[p],
+                    scores[i],
+                )
             )
-            for i, p in ((int(i), int(positions[i])) for i in order)
-        ]
+        return memories
 
     def _recency(self, t: float) -> np.ndarray:
         if self.half_life <= 0:
@@ -239,7 +246,7 @@ class AssociativeMemory:
 
 def _relevance(cosine: np.ndarray) -> np.ndarray:
     """Cosine similarity scaled to [0, 1]."""
-    return (np.clip(cosine, -1.0, 1.0) + 1.0) / 2.0
+    return (np.minimum(np.maximum(cosine, -1.0), 1.0) + 1.0) / 2.0  # np.clip, cheaper
 
 
 def _build_index(faiss: Any, dim: int, kind: str, vectors: np.ndarray) -> Any:

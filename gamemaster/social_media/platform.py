@@ -16,7 +16,7 @@ window, when the first agent of the window looks.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
@@ -79,6 +79,16 @@ def top(scores: np.ndarray, n: int) -> np.ndarray:
     return chosen[np.lexsort((chosen, -scores[chosen]))][:n]
 
 
+def _take(ranked: Iterable[Post], count: int, agent: str, chosen: list[int]) -> None:
+    """Append to ``chosen`` the first ``count`` posts of ``ranked`` not by ``agent``, not in it."""
+    for post in ranked:
+        if count <= 0:
+            return
+        if post.author != agent and post.id not in chosen:
+            chosen.append(post.id)
+            count -= 1
+
+
 class SocialMediaGameMaster(GameMaster):
     """See the module docstring."""
 
@@ -106,6 +116,8 @@ class SocialMediaGameMaster(GameMaster):
         self._version = 0  # bumped by every resolve: caches are per (window start, version)
         self._cache_key: tuple[float, int] | None = None
         self._pool: list[Post] = []
+        self._feed_size = 0  # per window: min(feed_size, pool), see _plan_feeds
+        self._feed_plan: tuple[tuple[Callable[[str], Sequence[Post]], int], ...] = ()
         self._pool_vectors = np.zeros((0, 0), np.float32)
         self._by_popularity: list[Post] = []
         self._recent_by_author: dict[str, list[int]] = {}  # the last posts of each author
@@ -222,6 +234,7 @@ class SocialMediaGameMaster(GameMaster):
         self._by_popularity = (
             [self._pool[i] for i in np.lexsort((-ids, -popularity))] if self._pool else []
         )
+        self._plan_feeds()
         self._cache_key = key
 
     def _grow_vectors(self, vectors: np.ndarray) -> None:
@@ -289,12 +302,13 @@ class SocialMediaGameMaster(GameMaster):
             if self.post_count[me]
             else self.persona_vectors[me]
         )
-        norm = float(np.linalg.norm(reference)) or 1.0
+        norm = float(np.sqrt(reference.dot(reference))) or 1.0  # np.linalg.norm, cheaper
         scores = np.round(self._poster_means @ (reference / norm), 6)
         positions = self._poster_position[excluded]
-        scores[positions[positions >= 0]] = -np.inf
-        left = len(posters) - int(np.count_nonzero(positions >= 0))
-        return tuple(self.users[posters[i]] for i in top(scores, min(n, left)))
+        positions = positions[positions >= 0]
+        scores[positions] = -np.inf
+        chosen = posters[top(scores, min(n, len(posters) - len(positions)))].tolist()
+        return tuple(self.users[i] for i in chosen)
 
     def turns(self) -> TurnDriver | None:
         """The paper's loop when ``iterations`` is set: everyone acts once per iteration."""
@@ -314,38 +328,40 @@ class SocialMediaGameMaster(GameMaster):
 
     def feed(self, agent: str, t: float) -> tuple[int, ...]:
         """Post ids for ``agent``'s feed (see the module docstring)."""
-        section: SocialSection = self.section
-        pool = self._pool
-        if not pool or section.feed_size == 0:
+        size = self._feed_size
+        if not size:
             return ()
-        size = min(section.feed_size, len(pool))
-        explore = round(size * section.exploration) if section.feed == "mixture" else 0
         chosen: list[int] = []
+        for source, count in self._feed_plan:
+            _take(source(agent), count, agent, chosen)
+        if len(chosen) < size:  # exploration and any shortfall: random recent posts
+            pool = self._pool
+            order = self.rng.permutation(len(pool))[: 4 * size + len(chosen)].tolist()
+            _take(map(pool.__getitem__, order), size - len(chosen), agent, chosen)
+        return tuple(chosen)
 
-        def take(ranked: Sequence[Post], count: int) -> None:
-            for post in ranked:
-                if count <= 0:
-                    return
-                if post.author != agent and post.id not in chosen:
-                    chosen.append(post.id)
-                    count -= 1
+    def _plan_feeds(self) -> None:
+        """The window's feed size and how many posts each ranked source gives.
 
+        A mixture splits the feed by its weights after the exploration share; sources
+        that give no post are left out (they are never ranked).
+        """
+        section: SocialSection = self.section
+        size = min(section.feed_size, len(self._pool))
+        self._feed_size = size
         sources = {
             "chronological": self._chronological,
             "popularity": self._popular,
             "similarity": self._similar,
         }
-        if section.feed == "mixture":
-            weights = dict(section.mix)  # field order: chronological, popularity, similarity
-            total = sum(weights.values()) or 1.0
-            for name, weight in weights.items():
-                take(sources[name](agent), round((size - explore) * weight / total))
-        else:
-            take(sources[section.feed](agent), size)
-        if len(chosen) < size:  # exploration and any shortfall: random recent posts
-            order = self.rng.permutation(len(pool))
-            take([pool[i] for i in order[: 4 * size + len(chosen)]], size - len(chosen))
-        return tuple(chosen)
+        if section.feed != "mixture":
+            self._feed_plan = ((sources[section.feed], size),)
+            return
+        explore = round(size * section.exploration)
+        weights = dict(section.mix)  # field order: chronological, popularity, similarity
+        total = sum(weights.values()) or 1.0
+        plan = [(sources[name], round((size - explore) * w / total)) for name, w in weights.items()]
+        self._feed_plan = tuple((source, count) for source, count in plan if count > 0)
 
     def _chronological(self, agent: str) -> list[Post]:
         first = self._pool[0].id if self._pool else 0
@@ -366,7 +382,8 @@ class SocialMediaGameMaster(GameMaster):
             return []
         scores = np.round(self._pool_vectors @ self._users_normed[self.index[agent]], 6)
         last = len(scores) - 1  # ties go to the more recent post: rank the reversed scores
-        return [self._pool[last - i] for i in top(scores[::-1], 4 * self.section.feed_size + 4)]
+        ranked = top(scores[::-1], 4 * self.section.feed_size + 4).tolist()
+        return [self._pool[last - i] for i in ranked]
 
     # -- the agent's view --------------------------------------------------------------
     def observe(self, agent: str, t: float, context: Mapping[str, Any]) -> Observation:
