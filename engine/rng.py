@@ -23,6 +23,7 @@ in activation order), so concurrency never changes which seed a call gets.
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 
 import numpy as np
 
@@ -64,6 +65,59 @@ class RunSeeds:
 
 
 def derive(seed: int, *path: Key) -> int:
-    """A 31-bit seed derived from ``seed`` and a name (e.g. a turn's model-call seeds)."""
-    sequence = np.random.SeedSequence(int(seed), spawn_key=tuple(_word(p) for p in path))
-    return int(sequence.generate_state(1)[0] & 0x7FFFFFFF)
+    """A 31-bit seed derived from ``seed`` and a name (e.g. a turn's model-call seeds).
+
+    The first word of ``numpy.random.SeedSequence(seed, spawn_key=<path's words>)``'s
+    state, masked to 31 bits. It is computed here with plain integers: the same value
+    (tests/test_rng.py checks it against numpy), at half the cost of building numpy's
+    object, and every decision derives two seeds.
+    """
+    seed = int(seed)
+    if seed < 0:
+        raise ValueError("a seed cannot be negative")
+    entropy = [seed & _MASK]  # numpy's words of the seed: 32 bits each, lowest first
+    seed >>= 32
+    while seed:
+        entropy.append(seed & _MASK)
+        seed >>= 32
+    if path:  # the seed's words are padded to the pool's size before the spawn key
+        entropy += [0] * (_POOL - len(entropy))
+        entropy += _words(path)
+    return _first_state_word(entropy) & 0x7FFFFFFF
+
+
+# SeedSequence's constants (after O'Neill's seed_seq_fe): a pool of four 32-bit words.
+_MASK = 0xFFFFFFFF
+_POOL = 4
+_MULT_A, _INIT_B, _MULT_B = 0x931E8875, 0x8B51F9DD, 0x58F38DED
+_MIX_L, _MIX_R = 0xCA01F9DD, 0x4973F715
+_HASH = [0x43B0D7E5]  # the successive values of the mixing hash constant
+
+
+@lru_cache(maxsize=1024)
+def _words(path: tuple[Key, ...]) -> tuple[int, ...]:
+    return tuple(_word(p) for p in path)
+
+
+def _first_state_word(entropy: list[int]) -> int:
+    """SeedSequence's pool mixed from ``entropy`` (32-bit words); its first state word."""
+    h = _HASH
+    while len(h) < 17 + 4 * max(0, len(entropy) - _POOL):  # the constants this mixing uses
+        h.append(h[-1] * _MULT_A & _MASK)
+    k = 0
+    pool = []
+    for i in range(_POOL):  # hash the first words (or 0) into the pool
+        v = ((entropy[i] if i < len(entropy) else 0) ^ h[k]) * h[k + 1] & _MASK
+        k += 1
+        pool.append(v ^ (v >> 16))
+    mixed_in = [(i, None) for i in range(_POOL)] + [(-1, w) for w in entropy[_POOL:]]
+    for source, word in mixed_in:  # every pool word into every other, then the rest
+        for dst in range(_POOL):
+            if source == dst:
+                continue
+            v = ((pool[source] if word is None else word) ^ h[k]) * h[k + 1] & _MASK
+            k += 1
+            r = (_MIX_L * pool[dst] - _MIX_R * (v ^ (v >> 16))) & _MASK
+            pool[dst] = r ^ (r >> 16)
+    v = (pool[0] ^ _INIT_B) * (_INIT_B * _MULT_B & _MASK) & _MASK
+    return v ^ (v >> 16)
