@@ -219,8 +219,13 @@ class FakeOpenAIServer:
             counters.in_flight += 1
             counters.peak_in_flight = max(counters.peak_in_flight, counters.in_flight)
             try:
+                # The latency runs from admission: the reply is built first (its CPU, a
+                # quarter of a millisecond, would otherwise queue up behind a burst of
+                # replies falling due together and add to the latency).
+                deadline = time.monotonic() + self.latency
+                answer = None if fault in _NO_REPLY else self._answer(body, fault)
                 if self.latency:
-                    await asyncio.sleep(self.latency)
+                    await asyncio.sleep(max(0.0, deadline - time.monotonic()))
                 if fault == "hang":
                     await asyncio.sleep(3600)
                 if fault == "reset":
@@ -243,14 +248,11 @@ class FakeOpenAIServer:
                         message += f": {self._authorization}"
                     await self._send(writer, 401, {"error": {"message": message}})
                     return True
-                request = json.loads(body)
-                style = _style_of(request)
-                if style is not None and style not in self.styles:
-                    message = f"{style} is not supported by this server"
-                    await self._send(writer, 400, {"error": {"message": message}})
+                assert answer is not None
+                status, reply = answer
+                if status != 200:
+                    await self._send(writer, status, reply)
                     return True
-                content = self._content(request, garbage=fault == "garbage")
-                reply = self._completion(request, content)
                 if fault == "truncated":
                     raw = json.dumps(reply).encode()
                     writer.write(
@@ -311,6 +313,15 @@ class FakeOpenAIServer:
             draw -= rate
         return None
 
+    def _answer(self, body: bytes, fault: str | None) -> tuple[int, dict[str, Any]]:
+        """The status and payload a completion request gets (400: a constraint style refused)."""
+        request = json.loads(body)
+        style = _style_of(request)
+        if style is not None and style not in self.styles:
+            return 400, {"error": {"message": f"{style} is not supported by this server"}}
+        content = self._content(request, garbage=fault == "garbage")
+        return 200, self._completion(request, content)
+
     def _content(self, request: dict[str, Any], *, garbage: bool) -> str:
         if garbage:
             return "I refuse to answer in JSON. ~~~ {{{"
@@ -367,6 +378,9 @@ class FakeOpenAIServer:
             head += f"{key}: {value}\r\n"
         writer.write(head.encode() + b"\r\n" + raw)
         await writer.drain()
+
+
+_NO_REPLY = ("hang", "reset", "429", "500", "401")  # faults answered without a completion
 
 
 def _vector(text: str, dim: int = 16) -> list[float]:
