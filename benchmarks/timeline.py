@@ -65,9 +65,9 @@ def measure(http: bool, window: str) -> dict[str, float]:
         replied.append(time.perf_counter())
         return reply
 
-    async def timed(self: Kernel[Any], w: Window, decide: Any, resolve: Any) -> Any:
+    async def timed(self: Kernel[Any], w: Window, decide: Any, resolve: Any, begin: Any) -> Any:
         start, first = time.perf_counter(), len(sent)
-        events = await run_window(self, w, decide, resolve)
+        events = await run_window(self, w, decide, resolve, begin)
         windows.append((start, time.perf_counter(), first, len(sent)))
         return events
 

@@ -4,9 +4,11 @@ Agents' activation schedules (and game-master turn drivers) are simpy processes.
 kernel steps simpy through one *decision window* at a time: every activation in
 ``[t0, t0 + window)`` (``window == 0``: only the instant ``t0``) joins one batch. The
 batch's decisions run concurrently through an async callable, bounded by
-``max_concurrency``; their actions are then resolved one at a time in activation-time
-order, ties broken by the run's seed, never by which decision finished first. The
-events go to the observers, in registration order, once per window.
+``max_concurrency``, after an optional ``begin`` callable has seen the whole batch (the
+simulation observes the world for all of them there, in one pass); their actions are
+then resolved one at a time in activation-time order, ties broken by the run's seed,
+never by which decision finished first. The events go to the observers, in registration
+order, once per window.
 
 Work that the next window's decisions do not depend on (the store commit of window k,
 and the memory filing it carries) is handed to :meth:`Kernel.write_behind`: it runs
@@ -135,6 +137,7 @@ class WindowObserver(Protocol):
 
 
 Decide = Callable[[Window, Activation], Awaitable[T]]
+Begin = Callable[[Window], None]
 Resolve = Callable[[Window, Activation, T], Sequence[Event]]
 TurnDriver = Callable[["Kernel"], Generator[simpy.Event, Any, None]]
 Probe = Callable[[], Sequence[tuple[str, Mapping[str, Any]]]]
@@ -306,9 +309,14 @@ class Kernel(Generic[T]):
         return Window(self.windows_done, start, min(end, until), tuple(activations))
 
     async def run_window(
-        self, window: Window, decide: Decide[T], resolve: Resolve[T]
+        self, window: Window, decide: Decide[T], resolve: Resolve[T], begin: Begin | None = None
     ) -> list[Event]:
-        """Decide concurrently, resolve in order, stamp sequence numbers, notify observers."""
+        """Begin, decide concurrently, resolve in order, stamp sequence numbers, notify observers.
+
+        ``begin(window)``, if given, runs before any of the window's decisions starts.
+        """
+        if begin is not None:
+            begin(window)
         semaphore = asyncio.Semaphore(self.max_concurrency)
 
         async def bounded(activation: Activation) -> T:
@@ -370,6 +378,7 @@ class Kernel(Generic[T]):
         decide: Decide[T],
         resolve: Resolve[T],
         should_stop: Callable[[], bool] = lambda: False,
+        begin: Begin | None = None,
     ) -> bool:
         """Run windows until simulated time ``until``; False if stopped early."""
         try:
@@ -379,7 +388,7 @@ class Kernel(Generic[T]):
                 window = self.next_window(until)
                 if window is None:
                     return True
-                await self.run_window(window, decide, resolve)
+                await self.run_window(window, decide, resolve, begin)
         finally:
             self._catch_up()
 

@@ -218,6 +218,7 @@ class Simulation:
         self.actions = 0
         self.decision_calls = 0
         self.stop_requested = False
+        self._views: dict[int, tuple[Observation, ActionSpace]] = {}  # by activation
 
     def _start_store(self, loaded: LoadedScenario, overrides: Sequence[str]) -> None:
         scenario = loaded.scenario
@@ -281,13 +282,37 @@ class Simulation:
         self.new_agents += personas
 
     # -- the two callables the kernel drives ------------------------------------------------
-    async def decide(self, window: Window, activation: Activation) -> Step:
-        """Observe (world as at the window's start), decide, interpret. Runs concurrently.
+    def observe(self, window: Window) -> None:
+        """The game master's view for every turn of ``window``, in activation order.
 
-        Everything before the first ``await`` runs synchronously in activation order (the
-        kernel starts the window's decisions in that order), so the game master's draws in
-        ``observe`` never depend on scheduling; model calls are seeded from the
-        activation's seed.
+        Called by the kernel before any of the window's decisions starts. Every view is of
+        the world as at the window's start, and nothing changes it before resolution, so
+        observing all of them first gives the views that observing each at its decision's
+        start would, with the game's draws in the same order. One pass keeps the game's
+        data in the cache: about 6 ms less per 1h window at 1,000 agents (RESULTS.md).
+        """
+        self._views = {
+            id(activation): self._view(window, activation)
+            for activation in window.activations
+            if "survey" not in activation.context  # a question: the game is not involved
+        }
+
+    def _view(self, window: Window, activation: Activation) -> tuple[Observation, ActionSpace]:
+        agent = self.agents.get(activation.agent) or self._spawn(activation.agent)
+        observation = self.gm.observe(agent.name, window.start, activation.context)
+        space = self.gm.action_space(agent.name, window.start, activation.context)
+        if not space.options:
+            raise SociumError(
+                f"the {self.game.name} game offered {agent.name} no action at t={activation.t:g}: "
+                "an ActionSpace needs at least one option (e.g. a 'wait' option)"
+            )
+        return observation, space
+
+    async def decide(self, window: Window, activation: Activation) -> Step:
+        """Decide on the view :meth:`observe` took, then interpret. Runs concurrently.
+
+        Model calls are seeded from the activation's seed, so the order in which the
+        concurrent decisions run never matters.
         """
         agent = self.agents.get(activation.agent) or self._spawn(activation.agent)
         context = activation.context
@@ -304,13 +329,7 @@ class Simulation:
                 args["rating"] = answer.rating
             action = Action("answer", args)
             return Step(observation, ActionSpace(()), action, 1)
-        observation = self.gm.observe(agent.name, window.start, context)
-        space = self.gm.action_space(agent.name, window.start, context)
-        if not space.options:
-            raise SociumError(
-                f"the {self.game.name} game offered {agent.name} no action at t={activation.t:g}: "
-                "an ActionSpace needs at least one option (e.g. a 'wait' option)"
-            )
+        observation, space = self._views.pop(id(activation))
         decision = await agent.decide(observation, space, seed=derive(activation.seed, "decide"))
         action = await self.gm.interpret(
             agent.name,
@@ -378,7 +397,11 @@ class Simulation:
         try:
             with rare_collections():
                 finished = await self.kernel.run(
-                    until, self.decide, self.resolve, should_stop=lambda: self.stop_requested
+                    until,
+                    self.decide,
+                    self.resolve,
+                    should_stop=lambda: self.stop_requested,
+                    begin=self.observe,
                 )
             status = "finished" if finished else "interrupted"
             end = played if finished else self.kernel.env.now  # a game's last turn, not the cap

@@ -89,6 +89,42 @@ def test_the_first_request_leaves_before_the_last_prompt_of_the_window_is_built(
     assert order.index("request") < last_prompt
 
 
+def test_a_window_is_observed_whole_before_its_first_prompt_in_activation_order(
+    write_scenario: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agents.agent import Agent
+    from gamemaster.social_media.platform import SocialMediaGameMaster
+
+    order: list[str] = []
+    observe, build = SocialMediaGameMaster.observe, Agent.messages
+
+    def observed(self: SocialMediaGameMaster, agent: str, *args: object) -> object:
+        order.append(f"observe {agent}")
+        return observe(self, agent, *args)  # type: ignore[arg-type]
+
+    def messages(self: Agent, observation: object, *args: object) -> object:
+        order.append(f"prompt {self.name}")
+        return build(self, observation, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(SocialMediaGameMaster, "observe", observed)
+    monkeypatch.setattr(Agent, "messages", messages)
+    model = "{backend: scripted, max_concurrency: 256}"
+    loaded = load_scenario(write_scenario(CROWD.format(model=model, count=40)))
+    simulation = Simulation(loaded, out=tmp_path / "run")
+    windows: list[list[str]] = []
+    run_window = simulation.kernel.run_window
+
+    async def recorded(window: object, *args: object) -> object:
+        windows.append([a.agent for a in window.activations])  # type: ignore[attr-defined]
+        return await run_window(window, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(simulation.kernel, "run_window", recorded)
+    simulation.run()
+    (agents,) = windows  # one window of 40 turns
+    assert order[:40] == [f"observe {agent}" for agent in agents]
+    assert sorted(order[40:]) == sorted(f"prompt {agent}" for agent in agents)
+
+
 def test_the_http_clients_tls_set_up_happens_before_the_clock_starts(
     write_scenario: Callable[..., Path], tmp_path: Path
 ) -> None:
