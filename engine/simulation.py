@@ -289,7 +289,7 @@ class Simulation:
         the world as at the window's start, and nothing changes it before resolution, so
         observing all of them first gives the views that observing each at its decision's
         start would, with the game's draws in the same order. One pass keeps the game's
-        data in the cache: about 6 ms less per 1h window at 1,000 agents (RESULTS.md).
+        data in the cache: about 5 ms less per 1h window at 1,000 agents (RESULTS.md).
         """
         self._views = {
             id(activation): self._view(window, activation)
