@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from agents.memory import Memory, MemoryBank
+from agents.memory import Memory, MemoryBank, Query
 from agents.prompts import Prompts
 from engine.models import LanguageModel, Message
 from engine.rng import derive
@@ -104,9 +104,8 @@ class Agent:
     async def decide(self, observation: Observation, space: ActionSpace, *, seed: int) -> Decision:
         """Choose an action of ``space`` for ``observation`` (one model call, seeded ``seed``)."""
         self.activations += 1
-        # The query is the start of the observation: what is most salient, and a bounded
-        # cost (MiniLM reads 256 tokens at most anyway).
-        memories = await self.recall(observation.text[:QUERY_CHARS], observation.t)
+        query = self.query(observation)
+        memories = [] if query is None else await self.recall(query[1], query[2])
         messages = self.messages(observation, space, memories)
         fallback_name = self.settings.fallback_action or space.names[-1]
         answer = await self.model.json(
@@ -163,6 +162,16 @@ class Agent:
             reply.outcome,
             rating if isinstance(rating, int) and not isinstance(rating, bool) else None,
         )
+
+    def query(self, observation: Observation) -> Query | None:
+        """The memory query a decision on ``observation`` makes (None: it makes none).
+
+        The start of the observation: what is most salient, and a bounded cost (MiniLM
+        reads 256 tokens at most anyway). The simulation prefetches a window's queries.
+        """
+        if self.memory is None or self.settings.k <= 0:
+            return None
+        return (self.name, observation.text[:QUERY_CHARS], observation.t, self.settings.k)
 
     async def recall(self, query: str, t: float) -> list[Memory]:
         """The top-k memories for ``query`` (batched with the window's other queries)."""

@@ -14,7 +14,8 @@ queries' batch, the rest at once when the window is written (:meth:`MemoryBank.f
 which the engine does while the next window waits on its model calls. Either way an
 agent's memories are filed before its next query, in the order they were added, so the
 streams do not depend on when the filing ran. Queries of one window are embedded in one
-batch too (:meth:`MemoryBank.recall`).
+batch too: all of them at the window's start (:meth:`MemoryBank.prefetch`), or those of
+one event-loop turn (:meth:`MemoryBank.recall`).
 """
 
 from __future__ import annotations
@@ -267,6 +268,7 @@ def _build_index(faiss: Any, dim: int, kind: str, vectors: np.ndarray) -> Any:
 
 
 Item = tuple[str, float, str, float, str]  # agent, t, kind, importance, text
+Query = tuple[str, str, float, int]  # agent, text, t, k
 
 
 class Filing:
@@ -303,6 +305,7 @@ class MemoryBank:
         self._filings: list[Filing] = []  # sealed, not yet wholly filed (oldest first)
         self._queries: list[tuple[str, str, float, int, asyncio.Future[list[Memory]]]] = []
         self._flush_scheduled = False
+        self._answers: dict[Query, list[Memory]] = {}  # the current window's, prefetched
 
     @classmethod
     def from_config(cls, config: Any, embedder: Embedder) -> MemoryBank:
@@ -423,13 +426,26 @@ class MemoryBank:
         self._file_for((agent,))
         return self.streams[agent].retrieve_vector(self.embedder.embed([query])[0], t, k)
 
+    def prefetch(self, queries: Sequence[Query]) -> None:
+        """Answer a window's queries (agent, text, t, k) now, in one batch, for :meth:`recall`.
+
+        The answers are those :meth:`recall` would give at any later point of the window:
+        nothing a window's decisions do reaches a stream before the window is written.
+        The previous window's answers are dropped.
+        """
+        wanted = [q for q in dict.fromkeys(queries) if q[3] > 0 and self._has_memories(q[0])]
+        self._answers = dict(zip(wanted, self._answer(wanted), strict=True)) if wanted else {}
+
     async def recall(self, agent: str, query: str, t: float, k: int) -> list[Memory]:
         """Like :meth:`retrieve`, batched: queries of one event-loop turn share one embedding call.
 
-        A window's decisions start together, so their queries are embedded at once.
+        A query :meth:`prefetch` answered is answered at once.
         """
         if k <= 0 or not self._has_memories(agent):
             return []
+        known = self._answers.get((agent, query, t, k))
+        if known is not None:
+            return list(known)
         future: asyncio.Future[list[Memory]] = asyncio.get_running_loop().create_future()
         self._queries.append((agent, query, t, k, future))
         if not self._flush_scheduled:
@@ -441,12 +457,20 @@ class MemoryBank:
         queries, self._queries = self._queries, []
         self._flush_scheduled = False
         try:
-            if self._filings:
-                self._file_for([q[0] for q in queries])
-            vectors = self.embedder.embed([q[1] for q in queries])
+            answers = self._answer([q[:4] for q in queries])
         except Exception as err:  # hand the failure to every waiting decision
             for *_, future in queries:
                 future.set_exception(err)
             return
-        for (agent, _, t, k, future), vector in zip(queries, vectors, strict=True):
-            future.set_result(self.streams[agent].retrieve_vector(vector, t, k))
+        for (*_, future), memories in zip(queries, answers, strict=True):
+            future.set_result(memories)
+
+    def _answer(self, queries: Sequence[Query]) -> list[list[Memory]]:
+        """The top memories for each query: the askers' memories filed, one embedding call."""
+        if self._filings:
+            self._file_for([q[0] for q in queries])
+        vectors = self.embedder.embed([q[1] for q in queries])
+        return [
+            self.streams[agent].retrieve_vector(vector, t, k)
+            for (agent, _, t, k), vector in zip(queries, vectors, strict=True)
+        ]

@@ -173,6 +173,33 @@ def test_a_sealed_window_filed_late_gives_what_filing_at_once_gives() -> None:
     assert [row.text for row in late.flush()] == ["Reflection: after the window"]
 
 
+def test_prefetched_queries_are_answered_as_recall_would_in_one_embedding_call() -> None:
+    """A window's queries, answered at its start: the answers a later recall would give,
+    every asker's sealed memories filed and every query embedded in one call each."""
+    embedder = CountingEmbedder()
+    early, plain = MemoryBank(embedder), MemoryBank(HashingEmbedder(64))
+    for bank in (early, plain):
+        for i in range(12):
+            bank.add(f"a{i % 4}", f"memory {i} of a{i % 4}: the well is low", float(i), "event")
+    plain.flush()
+    filing = early.seal()
+    queries = [(f"a{i}", f"is the well dry, asks a{i}", 20.0, 3) for i in range(3)]
+    early.prefetch([*queries, ("nobody", "no memories", 20.0, 3), ("a3", "k is 0", 20.0, 0)])
+    assert embedder.batches == [9, 3]  # a0-a2's nine memories, then their three queries
+
+    async def recall(bank: MemoryBank) -> list[object]:
+        return await asyncio.gather(*(bank.recall(*query) for query in queries))
+
+    assert asyncio.run(recall(early)) == asyncio.run(recall(plain))
+    assert embedder.batches == [9, 3]  # the recalls were answered from the prefetch
+    asyncio.run(early.recall("a1", "another question", 20.0, 3))
+    assert embedder.batches == [9, 3, 1]  # a query not prefetched is embedded as before
+    early.file(filing)  # a3's three memories, filed behind the requests
+    early.prefetch([])  # the next window: the previous answers are gone
+    asyncio.run(recall(early))
+    assert embedder.batches == [9, 3, 1, 3, 3]
+
+
 def test_the_store_holds_every_filed_memory(tmp_path) -> None:  # type: ignore[no-untyped-def]
     bank = MemoryBank(HashingEmbedder(64))
     for i in range(20):
