@@ -219,10 +219,13 @@ class FakeOpenAIServer:
             counters.in_flight += 1
             counters.peak_in_flight = max(counters.peak_in_flight, counters.in_flight)
             try:
-                # The latency runs from admission: the reply is built first (its CPU, a
-                # quarter of a millisecond, would otherwise queue up behind a burst of
-                # replies falling due together and add to the latency).
+                # The latency runs from admission. The reply is built halfway through the
+                # wait, when a burst of requests has been read: its CPU (a quarter of a
+                # millisecond) then neither delays reading the requests behind it nor
+                # queues up behind replies falling due together.
                 deadline = time.monotonic() + self.latency
+                if self.latency:
+                    await asyncio.sleep(self.latency / 2)
                 answer = None if fault in _NO_REPLY else self._answer(body, fault)
                 if self.latency:
                     await asyncio.sleep(max(0.0, deadline - time.monotonic()))
