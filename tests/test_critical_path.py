@@ -125,6 +125,27 @@ def test_a_window_is_observed_whole_before_its_first_prompt_in_activation_order(
     assert sorted(order[40:]) == sorted(f"prompt {agent}" for agent in agents)
 
 
+def test_a_turns_options_are_built_once_for_its_decision_and_its_resolution(
+    write_scenario: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gamemaster.social_media.platform import SocialMediaGameMaster
+
+    built: list[tuple[object, ...]] = []
+    options = SocialMediaGameMaster._options
+
+    def counted(self: SocialMediaGameMaster, *key: object) -> object:
+        built.append(key)
+        return options(self, *key)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(SocialMediaGameMaster, "_options", counted)
+    model = "{backend: scripted, max_concurrency: 256}"
+    text = CROWD.format(model=model, count=40).replace("duration: 30m", "duration: 3h")
+    result = Simulation(load_scenario(write_scenario(text)), out=tmp_path / "run").run()
+    assert result.summary["actions"] == 120  # three windows, each agent once in each
+    assert len(set(built)) > 40  # the views differ once there are posts to show
+    assert len(built) == len(set(built))  # no turn's options were built a second time
+
+
 def test_the_http_clients_tls_set_up_happens_before_the_clock_starts(
     write_scenario: Callable[..., Path], tmp_path: Path
 ) -> None:

@@ -126,6 +126,10 @@ class SocialMediaGameMaster(GameMaster):
         # What each activation was shown, in activation order: resolution checks an action
         # against its own view (an agent activated twice in a window has two).
         self._views: dict[str, list[tuple[tuple[int, ...], tuple[str, ...]]]] = {}
+        # This window's action spaces, by (shown posts, suggested accounts, followees).
+        self._spaces: dict[
+            tuple[tuple[int, ...], tuple[str, ...], tuple[str, ...]], ActionSpace
+        ] = {}
         self.suspended: set[str] = set()  # accounts whose posts leave feeds and suggestions
         self.boosts: dict[str, float] = {}  # author -> popularity factor
 
@@ -235,6 +239,7 @@ class SocialMediaGameMaster(GameMaster):
             [self._pool[i] for i in np.lexsort((-ids, -popularity))] if self._pool else []
         )
         self._plan_feeds()
+        self._spaces = {}
         self._cache_key = key
 
     def _grow_vectors(self, vectors: np.ndarray) -> None:
@@ -419,9 +424,23 @@ class SocialMediaGameMaster(GameMaster):
         return self._space(agent, self._feeds.get(agent, ()), self._suggested.get(agent, ()))
 
     def _space(self, agent: str, shown: tuple[int, ...], suggested: tuple[str, ...]) -> ActionSpace:
+        """The options for a view (shown posts, suggested accounts) and the current followees.
+
+        Built once per window for each such triple: resolution checks an action against
+        the same object its decision was offered, unless the agent's followees changed
+        in between (then against the options as they now are, as before).
+        """
+        key = (shown, suggested, tuple(sorted(self.following[agent]))[:50])
+        space = self._spaces.get(key)
+        if space is None:
+            space = self._spaces[key] = self._options(*key)
+        return space
+
+    def _options(
+        self, shown: tuple[int, ...], suggested: tuple[str, ...], followees: tuple[str, ...]
+    ) -> ActionSpace:
         section: SocialSection = self.section
         feed = tuple(str(i) for i in shown)
-        followees = tuple(sorted(self.following[agent]))[:50]
         text = ArgSpec("text", "your text", max_length=section.post_max_chars)
         post_id = ArgSpec("choice", "a post id from your feed", choices=feed)
         options = []
