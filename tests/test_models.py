@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from benchmarks.fake_openai import FakeOpenAIServer
 from engine.models import LanguageModel, Ledger
 from engine.models.base import Request
-from engine.models.openai_backend import OpenAIBackend
+from engine.models.openai_backend import OpenAIBackend, request_body
 from engine.models.parsing import ParseError, choice_schema, number_schema, parse
 from engine.models.scripted import ScriptedBackend
 from engine.scenario import load_scenario
@@ -281,3 +282,28 @@ def test_request_key_is_stable_and_sensitive() -> None:
     assert base.key("openai", "m") == Request((Message("user", "hi"),), seed=1).key("openai", "m")
     assert base.key("openai", "m") != Request((Message("user", "hi"),), seed=2).key("openai", "m")
     assert base.key("openai", "m") != base.key("openai", "other")
+
+
+def test_a_request_body_is_its_arguments_as_json_with_long_text_limits_dropped() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "short": {"type": "string", "maxLength": 280},
+            "long": {"maxLength": 4000, "type": "string"},
+        },
+    }
+    arguments = {
+        "model": "m",
+        "messages": [{"role": "user", "content": 'caf\u00e9 "quoted" \\ maxLength": 5000, \n'}],
+        "seed": 7,
+        "temperature": 0.7,
+        "response_format": {"type": "json_schema", "json_schema": {"schema": schema}},
+    }
+    sent = json.loads(request_body(arguments))
+    assert sent["messages"] == arguments["messages"]  # a text that only looks like a key
+    assert sent["response_format"]["json_schema"]["schema"]["properties"] == {
+        "short": {"type": "string", "maxLength": 280},
+        "long": {"type": "string"},  # llama.cpp cannot compile a limit this long
+    }
+    for odd in ({"seed": 2**70}, {"content": "a lone \ud800 surrogate"}):  # odd, still JSON
+        assert json.loads(request_body(odd)) == odd
