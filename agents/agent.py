@@ -100,6 +100,8 @@ class Agent:
         self.prompts = prompts
         self.settings = settings or AgentSettings()
         self.activations = 0
+        self._persona = persona.render()  # the same in every prompt (a Persona is frozen)
+        self._system = Message("system", prompts.render("system", persona=self._persona))
 
     async def decide(self, observation: Observation, space: ActionSpace, *, seed: int) -> Decision:
         """Choose an action of ``space`` for ``observation`` (one model call, seeded ``seed``)."""
@@ -140,15 +142,14 @@ class Agent:
         memories = await self.recall(question[:QUERY_CHARS], t)
         user = self.prompts.render(
             "survey",
-            persona=self.persona.render(),
+            persona=self._persona,
             memories=self.remembered(memories),
             question=quote(question),
             time=format_time(t),
             format=survey_format(scale),
         )
-        system = self.prompts.render("system", persona=self.persona.render())
         reply = await self.model.json(
-            [Message("system", system), Message("user", user)],
+            [self._system, Message("user", user)],
             survey_schema(scale),
             fallback={"answer": ""},
             seed=seed,
@@ -183,16 +184,15 @@ class Agent:
         self, observation: Observation, space: ActionSpace, memories: list[Memory]
     ) -> list[Message]:
         """The prompt: system (persona first) and user (memories, observation, actions)."""
-        system = self.prompts.render("system", persona=self.persona.render())
         user = self.prompts.render(
             "decide",
-            persona=self.persona.render(),
+            persona=self._persona,
             memories=self.remembered(memories),
             observation=observation.text,
             actions=space.describe(),
             time=format_time(observation.t),
         )
-        return [Message("system", system), Message("user", user)]
+        return [self._system, Message("user", user)]
 
     def remembered(self, memories: list[Memory]) -> str:
         """The prompts' ``$memories``: "What you remember:", the lines, a blank line (or '')."""
@@ -221,7 +221,7 @@ class Agent:
             return 0
         memories = await self.recall("what matters most to me right now", t)
         prompt = self.prompts.render(
-            "reflect", persona=self.persona.render(), memories=self.render_memories(memories)
+            "reflect", persona=self._persona, memories=self.render_memories(memories)
         )
         generation = await self.model.generate(
             prompt, seed=seed, max_tokens=96, agent=self.name, t=t, purpose="reflect"

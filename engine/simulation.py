@@ -573,8 +573,8 @@ class _Committer:
     """Window observer that routes perceptions to memory and commits the window.
 
     What the next window's decisions read is done at once: the memories are queued and
-    sealed, the world snapshot taken, the model-call ledger drained. The store commit, and
-    the memory filing it carries, are written behind (``Kernel.write_behind``): while the
+    sealed, the world snapshot taken, the model-call ledger's calls taken. The store commit,
+    and the memory filing and call numbering it carries, are written behind (``Kernel.write_behind``): while the
     next window waits on its model calls. A killed run therefore still leaves whole
     windows (the last one or two are re-run on resume).
     """
@@ -605,8 +605,9 @@ class _Committer:
             file_memories = functools.partial(memory.file, memory.seal())
         snapshot = sim.gm.snapshot() if (window.index + 1) % sim.snapshot_every == 0 else None
         new_agents, sim.new_agents = sim.new_agents, []
-        calls = sim.ledger.drain()
+        calls = sim.ledger.take()  # numbered when written
         if window.index < sim.committed:  # resume: this window is stored; check, do not write
+            sim.ledger.number(calls)
             file_memories()
             sim.store.verify_window(window.index, events)
             return
@@ -619,7 +620,7 @@ class _Committer:
                 t_end=window.end,
                 activations=len(window.activations),
                 events=events,
-                calls=calls,
+                calls=sim.ledger.number(calls),
                 memories=file_memories(),
                 snapshot=snapshot,
             )

@@ -102,10 +102,21 @@ class Ledger:
 
     def drain(self) -> list[CallRow]:
         """Pending calls in a deterministic order, numbered; the pending list empties."""
-        pending = sorted(self._pending, key=lambda item: item[0])
-        self._pending = []
+        return self.number(self.take())
+
+    def take(self) -> list[tuple[tuple[Any, ...], CallRow]]:
+        """The pending calls, unnumbered (:meth:`number` them in the order taken)."""
+        pending, self._pending = self._pending, []
+        return pending
+
+    def number(self, pending: list[tuple[tuple[Any, ...], CallRow]]) -> list[CallRow]:
+        """Calls :meth:`take` gave, in a deterministic order, numbered after the last ones.
+
+        Batches are numbered in the order they were taken (the engine numbers a window's
+        when it writes the window, behind the next window's requests).
+        """
         rows = []
-        for _, row in pending:
+        for _, row in sorted(pending, key=lambda item: item[0]):
             rows.append(replace(row, id=self._next_id))
             self._next_id += 1
         return rows
