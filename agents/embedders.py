@@ -53,6 +53,8 @@ class HashingEmbedder:
         self.dim = dim
         self.calls = 0
         self._buckets: dict[str, int] = {}  # token -> signed bucket: +/-(bucket + 1)
+        # line -> (its first and last word, the buckets of its words and inner pairs)
+        self._lines: dict[str, tuple[str, str, list[int]]] = {}
 
     def _bucket(self, token: str) -> int:
         bucket = self._buckets.get(token)
@@ -63,26 +65,48 @@ class HashingEmbedder:
                 self._buckets[token] = bucket
         return bucket
 
+    def _line(self, line: str) -> tuple[str, str, list[int]] | None:
+        """A line's first and last word and the buckets of its words and adjacent pairs."""
+        known = self._lines.get(line)
+        if known is not None:
+            return known
+        words = _WORD.findall(line.lower())
+        if not words:
+            return None
+        tokens = words + [a + " " + b for a, b in itertools.pairwise(words)]
+        found = list(map(self._buckets.get, tokens))
+        if None in found:  # new tokens: hash them (and remember them)
+            found = [
+                self._bucket(t) if b is None else b for t, b in zip(tokens, found, strict=True)
+            ]
+        if len(self._lines) >= 100_000:  # a window's lines recur; older ones rarely
+            self._lines.clear()
+        entry = self._lines[line] = (words[0], words[-1], cast(list[int], found))
+        return entry
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Hash each text's words (and adjacent pairs) into ``dim`` signed buckets.
 
-        Known tokens are looked up in C (``map`` over the bucket cache); the counts are
-        summed by one ``bincount`` over (row, bucket) (exact: they are small integers).
+        A word never spans lines, so a text's tokens are its lines' words and pairs (each
+        line's looked up once: feeds repeat the same post lines across observations) plus
+        the pairs across line breaks. The counts are summed by one ``bincount`` over
+        (row, bucket), exact: they are small integers.
         """
         self.calls += 1
-        known = self._buckets.get
         counts: list[int] = []
         buckets: list[int] = []
         for text in texts:
-            words = _WORD.findall(text.lower())
-            tokens = words + [a + " " + b for a, b in itertools.pairwise(words)]
-            found = list(map(known, tokens))
-            if None in found:  # new tokens: hash them (and remember them)
-                found = [
-                    self._bucket(t) if b is None else b for t, b in zip(tokens, found, strict=True)
-                ]
-            buckets += cast(list[int], found)
-            counts.append(len(found))
+            before = len(buckets)
+            last = None
+            for line in text.split("\n"):
+                entry = self._line(line)
+                if entry is None:
+                    continue
+                if last is not None:  # the pair across the line break
+                    buckets.append(self._bucket(last + " " + entry[0]))
+                buckets += entry[2]
+                last = entry[1]
+            counts.append(len(buckets) - before)
         signed = np.fromiter(buckets, dtype=np.int64, count=len(buckets))
         cells = np.repeat(np.arange(len(texts), dtype=np.int64) * self.dim, counts)
         cells += np.abs(signed) - 1

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import itertools
+import random
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -339,3 +343,34 @@ def test_an_event_a_crowd_perceives_is_remembered_by_at_most_max_perceivers(
         0
     ]
     assert speeches > 0 and heard <= 2 * speeches  # 4 agents share the square, 2 remember
+
+
+def hashed_by_hand(text: str, dim: int) -> np.ndarray:
+    """The hashing embedder's definition: every lower-case word and adjacent word pair,
+    blake2b-hashed to a signed bucket, counted, then scaled to unit length."""
+    words = re.findall(r"[a-z0-9']+", text.lower())
+    counts = np.zeros(dim)
+    for token in words + [a + " " + b for a, b in itertools.pairwise(words)]:
+        digest = int.from_bytes(hashlib.blake2b(token.encode(), digest_size=8).digest(), "big")
+        counts[digest % dim] += 1 if (digest >> 32) & 1 else -1
+    norm = np.linalg.norm(counts)
+    return counts / (norm or 1.0)
+
+
+def test_the_hashing_embedder_counts_every_word_and_pair_across_lines_and_repeats() -> None:
+    draw = random.Random(3)
+    pieces = ["hello", "the", "Well", "post 7", "it's", "@user~3", "\n", "\n\n", " ", ".", "é"]
+    texts = [
+        "".join(
+            draw.choice(pieces) + draw.choice([" ", "", "\n"]) for _ in range(draw.randrange(30))
+        )
+        for _ in range(400)
+    ]
+    texts += ["a\nb", "a b", "\n\nx\n", "", "repeated line\nrepeated line"]
+    embedder = HashingEmbedder(64)
+    first = np.vstack([embedder.embed(texts[i : i + 25]) for i in range(0, len(texts), 25)])
+    again = embedder.embed(texts)  # every line now known: the same vectors, bit for bit
+    assert first.tobytes() == again.tobytes()
+    expected = np.array([hashed_by_hand(text, 64) for text in texts])
+    assert np.abs(first - expected).max() < 1e-6  # float32 against float64 arithmetic
+    assert np.array_equal(first[-5], first[-4])  # "a\nb" has the pair "a b", like "a b"
