@@ -146,6 +146,32 @@ def test_a_turns_options_are_built_once_for_its_decision_and_its_resolution(
     assert len(built) == len(set(built))  # no turn's options were built a second time
 
 
+def test_a_calls_request_hash_is_computed_when_its_window_is_written_not_on_its_reply(
+    write_scenario: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.models.base import Request
+
+    order: list[str] = []
+    key, resolve = Request.key, Simulation.resolve
+
+    def hashed(self: Request, *args: object) -> str:
+        order.append("hash")
+        return key(self, *args)  # type: ignore[arg-type]
+
+    def resolved(self: Simulation, *args: object) -> object:
+        order.append("resolve")
+        return resolve(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Request, "key", hashed)
+    monkeypatch.setattr(Simulation, "resolve", resolved)
+    with FakeOpenAIServer() as server:
+        model = f"{{backend: openai, base_url: '{server.base_url}', model: m}}"
+        loaded = load_scenario(write_scenario(CROWD.format(model=model, count=20)))
+        result = Simulation(loaded, out=tmp_path / "run").run()
+    assert result.summary["model_calls"] == 20  # one window
+    assert order == ["resolve"] * 20 + ["hash"] * 20  # every reply was in before any hash
+
+
 def test_the_http_clients_tls_set_up_happens_before_the_clock_starts(
     write_scenario: Callable[..., Path], tmp_path: Path
 ) -> None:

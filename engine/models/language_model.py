@@ -48,7 +48,7 @@ class Ledger:
     price_prompt: float = 0.0  # per million tokens
     price_completion: float = 0.0
     totals: Totals = field(default_factory=Totals)
-    _pending: list[tuple[tuple[Any, ...], CallRow]] = field(default_factory=list)
+    _pending: list[_Call] = field(default_factory=list)
     _next_id: int = 0
 
     def record(
@@ -61,7 +61,12 @@ class Ledger:
         context: Mapping[str, Any],
         error: str | None = None,
     ) -> None:
-        """Record one model call (a failed one has ``generation=None``)."""
+        """Record one model call (a failed one has ``generation=None``).
+
+        The totals count it at once; its row (with the request's hash, a JSON encoding of
+        the whole request) is made when the window's calls are numbered, behind the next
+        window's requests, not on the reply's path.
+        """
         gen = generation or Generation(text="")
         totals = self.totals
         totals.calls += 1
@@ -78,48 +83,88 @@ class Ledger:
                 gen.prompt_tokens * self.price_prompt
                 + gen.completion_tokens * self.price_completion
             ) / 1e6
-        prompt = "\n\n".join(f"[{m.role}]\n{m.content}" for m in request.messages)
-        row = CallRow(
-            id=-1,
-            t=context.get("t"),
-            agent=context.get("agent"),
-            purpose=str(context.get("purpose", "")),
-            backend=backend.name,
-            model=gen.model or backend.model,
-            prompt_tokens=gen.prompt_tokens,
-            completion_tokens=gen.completion_tokens,
-            latency_ms=gen.latency * 1000,
-            retries=gen.retries,
-            outcome=outcome,
-            cached=gen.cached,
-            request_hash=request.key(backend.name, backend.model),
-            prompt=prompt if self.record_prompts else None,
-            reply=gen.text if self.record_prompts else None,
-            error=error,
+        self._pending.append(
+            _Call(
+                request,
+                gen,
+                backend.name,
+                backend.model,
+                gen.model or backend.model,
+                outcome,
+                context.get("t"),
+                context.get("agent"),
+                str(context.get("purpose", "")),
+                error,
+                self.record_prompts,
+            )
         )
-        order = (context.get("t") or 0.0, context.get("agent") or "", row.purpose, row.request_hash)
-        self._pending.append((order, row))
 
     def drain(self) -> list[CallRow]:
         """Pending calls in a deterministic order, numbered; the pending list empties."""
         return self.number(self.take())
 
-    def take(self) -> list[tuple[tuple[Any, ...], CallRow]]:
+    def take(self) -> list[_Call]:
         """The pending calls, unnumbered (:meth:`number` them in the order taken)."""
         pending, self._pending = self._pending, []
         return pending
 
-    def number(self, pending: list[tuple[tuple[Any, ...], CallRow]]) -> list[CallRow]:
-        """Calls :meth:`take` gave, in a deterministic order, numbered after the last ones.
+    def number(self, pending: list[_Call]) -> list[CallRow]:
+        """Rows for calls :meth:`take` gave, in a deterministic order, numbered after the last.
 
         Batches are numbered in the order they were taken (the engine numbers a window's
         when it writes the window, behind the next window's requests).
         """
-        rows = []
-        for _, row in sorted(pending, key=lambda item: item[0]):
-            rows.append(replace(row, id=self._next_id))
+        rows = sorted((call.row() for call in pending), key=_order)
+        numbered = []
+        for row in rows:
+            numbered.append(replace(row, id=self._next_id))
             self._next_id += 1
-        return rows
+        return numbered
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """One recorded call, before it becomes a numbered row."""
+
+    request: Request
+    generation: Generation
+    backend: str
+    key_model: str | None  # the backend's model: the request's replay key
+    model: str | None  # the model the reply names, else the backend's
+    outcome: str
+    t: float | None
+    agent: str | None
+    purpose: str
+    error: str | None
+    record_prompts: bool
+
+    def row(self) -> CallRow:
+        """The call as the store keeps it (``id`` -1 until numbered)."""
+        gen = self.generation
+        prompt = "\n\n".join(f"[{m.role}]\n{m.content}" for m in self.request.messages)
+        return CallRow(
+            id=-1,
+            t=self.t,
+            agent=self.agent,
+            purpose=self.purpose,
+            backend=self.backend,
+            model=self.model,
+            prompt_tokens=gen.prompt_tokens,
+            completion_tokens=gen.completion_tokens,
+            latency_ms=gen.latency * 1000,
+            retries=gen.retries,
+            outcome=self.outcome,
+            cached=gen.cached,
+            request_hash=self.request.key(self.backend, self.key_model),
+            prompt=prompt if self.record_prompts else None,
+            reply=gen.text if self.record_prompts else None,
+            error=self.error,
+        )
+
+
+def _order(row: CallRow) -> tuple[Any, ...]:
+    """Calls by simulated time, agent, purpose, then request hash (never by arrival)."""
+    return (row.t or 0.0, row.agent or "", row.purpose, row.request_hash)
 
 
 class LanguageModel:
