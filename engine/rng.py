@@ -23,7 +23,9 @@ in activation order), so concurrency never changes which seed a call gets.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -86,6 +88,21 @@ def derive(seed: int, *path: Key) -> int:
     return _first_state_word(entropy) & 0x7FFFFFFF
 
 
+def derive_many(seeds: Sequence[int], *path: Key) -> list[int]:
+    """``[derive(seed, *path) for seed in seeds]``, computed together on numpy arrays.
+
+    The same integer steps run elementwise on 32-bit words (they wrap as the masks do);
+    a seed past 32 bits, which has more words, goes through :func:`derive`.
+    """
+    if not seeds or min(seeds) < 0 or max(seeds) > _MASK:
+        return [derive(seed, *path) for seed in seeds]
+    words = np.asarray(seeds, dtype=np.uint32)
+    # Every word an array (a zero pads the pool as a missing word would), so no step
+    # mixes a Python integer's full product into the arrays.
+    entropy = [words] + [np.full_like(words, w) for w in [0] * (_POOL - 1) + [*_words(path)]]
+    return list((_first_state_word(entropy) & 0x7FFFFFFF).tolist())
+
+
 # SeedSequence's constants (after O'Neill's seed_seq_fe): a pool of four 32-bit words.
 _MASK = 0xFFFFFFFF
 _POOL = 4
@@ -99,8 +116,11 @@ def _words(path: tuple[Key, ...]) -> tuple[int, ...]:
     return tuple(_word(p) for p in path)
 
 
-def _first_state_word(entropy: list[int]) -> int:
-    """SeedSequence's pool mixed from ``entropy`` (32-bit words); its first state word."""
+def _first_state_word(entropy: list[Any]) -> Any:
+    """SeedSequence's pool mixed from ``entropy`` (32-bit words); its first state word.
+
+    A word may be a numpy ``uint32`` array: the result is then one word per element.
+    """
     h = _HASH
     while len(h) < 17 + 4 * max(0, len(entropy) - _POOL):  # the constants this mixing uses
         h.append(h[-1] * _MULT_A & _MASK)

@@ -30,7 +30,7 @@ from engine.games import RunData, load_game
 from engine.interventions import Runner
 from engine.kernel import Activation, Every, Kernel, Poisson, Schedule, Window, WindowObserver
 from engine.models import LanguageModel, build_model
-from engine.rng import RunSeeds, derive
+from engine.rng import RunSeeds, derive, derive_many
 from engine.scenario import LoadedScenario
 from engine.store import STORE_FILE, FolderLock, RunStore
 from engine.types import (
@@ -218,7 +218,8 @@ class Simulation:
         self.actions = 0
         self.decision_calls = 0
         self.stop_requested = False
-        self._views: dict[int, tuple[Observation, ActionSpace]] = {}  # by activation
+        # By activation: its view, and the seeds of its decision and interpretation.
+        self._views: dict[int, tuple[Observation, ActionSpace, int, int]] = {}
 
     def _start_store(self, loaded: LoadedScenario, overrides: Sequence[str]) -> None:
         scenario = loaded.scenario
@@ -292,15 +293,20 @@ class Simulation:
         then answered in one batch: nothing a decision does reaches memory before the window
         is written. One pass keeps the data in the cache (RESULTS.md).
         """
+        turns = [a for a in window.activations if "survey" not in a.context]  # not a question
+        views = [self._view(window, activation) for activation in turns]
+        # Each turn's model-call seeds, derived together (the same values as one by one).
+        seeds = zip(
+            derive_many([a.seed for a in turns], "decide"),
+            derive_many([a.seed for a in turns], "interpret"),
+            strict=True,
+        )
         self._views = {
-            id(activation): self._view(window, activation)
-            for activation in window.activations
-            if "survey" not in activation.context  # a question: the game is not involved
+            id(a): (*view, *pair) for a, view, pair in zip(turns, views, seeds, strict=True)
         }
         if self.memory is not None:  # their memory queries, answered in one batch too
-            turns = [a for a in window.activations if "survey" not in a.context]
-            queries = (self.agents[a.agent].query(self._views[id(a)][0]) for a in turns)
-            self.memory.prefetch([query for query in queries if query is not None])
+            asked = (self.agents[a.agent].query(v[0]) for a, v in zip(turns, views, strict=True))
+            self.memory.prefetch([query for query in asked if query is not None])
 
     def _view(self, window: Window, activation: Activation) -> tuple[Observation, ActionSpace]:
         agent = self.agents.get(activation.agent) or self._spawn(activation.agent)
@@ -334,15 +340,10 @@ class Simulation:
                 args["rating"] = answer.rating
             action = Action("answer", args)
             return Step(observation, ActionSpace(()), action, 1)
-        observation, space = self._views.pop(id(activation))
-        decision = await agent.decide(observation, space, seed=derive(activation.seed, "decide"))
+        observation, space, decide_seed, interpret_seed = self._views.pop(id(activation))
+        decision = await agent.decide(observation, space, seed=decide_seed)
         action = await self.gm.interpret(
-            agent.name,
-            decision.action,
-            space,
-            activation.t,
-            context,
-            seed=derive(activation.seed, "interpret"),
+            agent.name, decision.action, space, activation.t, context, seed=interpret_seed
         )
         return Step(observation, space, action, decision.calls)
 

@@ -7,7 +7,7 @@ import random
 import numpy as np
 import pytest
 
-from engine.rng import _word, derive
+from engine.rng import _word, derive, derive_many
 
 
 def numpy_derive(seed: int, *path: str | int) -> int:
@@ -34,3 +34,15 @@ def test_a_negative_seed_is_refused_as_numpy_refuses_it() -> None:
         np.random.SeedSequence(-1)
     with pytest.raises(ValueError):
         derive(-1, "decide")
+
+
+def test_seeds_derived_together_equal_seeds_derived_one_by_one() -> None:
+    draw = random.Random(12)
+    seeds = [draw.randrange(2**31) for _ in range(3_000)] + [0, 2**31 - 1, 2**32 - 1]
+    for path in [(), ("decide",), ("interpret",), ("survey", 3, "x")]:
+        together = derive_many(seeds, *path)
+        assert together == [numpy_derive(seed, *path) for seed in seeds[:200]] + [
+            derive(seed, *path) for seed in seeds[200:]
+        ]
+    assert derive_many([2**40, 5], "decide") == [derive(2**40, "decide"), derive(5, "decide")]
+    assert derive_many([], "decide") == []
