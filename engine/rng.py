@@ -130,14 +130,21 @@ def _first_state_word(entropy: list[Any]) -> Any:
         v = ((entropy[i] if i < len(entropy) else 0) ^ h[k]) * h[k + 1] & _MASK
         k += 1
         pool.append(v ^ (v >> 16))
-    mixed_in = [(i, None) for i in range(_POOL)] + [(-1, w) for w in entropy[_POOL:]]
-    for source, word in mixed_in:  # every pool word into every other, then the rest
+    for source in range(_POOL):  # every pool word into every other
         for dst in range(_POOL):
-            if source == dst:
-                continue
-            v = ((pool[source] if word is None else word) ^ h[k]) * h[k + 1] & _MASK
+            if source != dst:
+                pool[dst] = _mix(pool[dst], pool[source], h[k], h[k + 1])
+                k += 1
+    for word in entropy[_POOL:]:  # then the words past the pool into each
+        for dst in range(_POOL):
+            pool[dst] = _mix(pool[dst], word, h[k], h[k + 1])
             k += 1
-            r = (_MIX_L * pool[dst] - _MIX_R * (v ^ (v >> 16))) & _MASK
-            pool[dst] = r ^ (r >> 16)
     v = (pool[0] ^ _INIT_B) * (_INIT_B * _MULT_B & _MASK) & _MASK
     return v ^ (v >> 16)
+
+
+def _mix(into: Any, word: Any, hash_const: int, next_const: int) -> Any:
+    """SeedSequence's ``mix(into, hashmix(word))`` at one step of the hash constant."""
+    v = (word ^ hash_const) * next_const & _MASK
+    r = (_MIX_L * into - _MIX_R * (v ^ (v >> 16))) & _MASK
+    return r ^ (r >> 16)

@@ -296,11 +296,8 @@ class Simulation:
         turns = [a for a in window.activations if "survey" not in a.context]  # not a question
         views = [self._view(window, activation) for activation in turns]
         # Each turn's model-call seeds, derived together (the same values as one by one).
-        seeds = zip(
-            derive_many([a.seed for a in turns], "decide"),
-            derive_many([a.seed for a in turns], "interpret"),
-            strict=True,
-        )
+        drawn = [a.seed for a in turns]
+        seeds = zip(derive_many(drawn, "decide"), derive_many(drawn, "interpret"), strict=True)
         self._views = {
             id(a): (*view, *pair) for a, view, pair in zip(turns, views, seeds, strict=True)
         }
@@ -575,9 +572,9 @@ class _Committer:
 
     What the next window's decisions read is done at once: the memories are queued and
     sealed, the world snapshot taken, the model-call ledger's calls taken. The store commit,
-    and the memory filing and call numbering it carries, are written behind (``Kernel.write_behind``): while the
-    next window waits on its model calls. A killed run therefore still leaves whole
-    windows (the last one or two are re-run on resume).
+    with the memory filing and call numbering it carries, is written behind
+    (``Kernel.write_behind``): while the next window waits on its model calls. A killed
+    run therefore still leaves whole windows (the last one or two are re-run on resume).
     """
 
     def __init__(self, simulation: Simulation) -> None:
