@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from engine.games import RunData, load_game
 from engine.interventions import Runner
@@ -294,6 +295,7 @@ class Simulation:
         is written. One pass keeps the data in the cache (RESULTS.md).
         """
         turns = [a for a in window.activations if "survey" not in a.context]  # not a question
+        self.gm.prepare_views([a.agent for a in turns], window.start)
         views = [self._view(window, activation) for activation in turns]
         # Each turn's model-call seeds, derived together (the same values as one by one).
         drawn = [a.seed for a in turns]
@@ -398,7 +400,7 @@ class Simulation:
         stats_error: str | None = None
         stats_started: float | None = None
         try:
-            with rare_collections():
+            with rare_collections(), one_blas_thread():
                 finished = await self.kernel.run(
                     until,
                     self.decide,
@@ -565,6 +567,21 @@ def rare_collections(threshold: int = 100_000) -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*previous)
+
+
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """BLAS (numpy's, faiss's) on one thread while windows run; as before on exit.
+
+    A window's matrix products are small (a feed ranks a few hundred posts, a memory
+    stream holds a few hundred vectors), above OpenBLAS's threading thresholds but far
+    too small to gain from a second thread; and on a machine that also runs the model
+    server, that thread waits for a core the server holds. Measured at 1,000 agents with
+    a 200 ms server on 2 cores: parallelism ratio 0.81 with two BLAS threads, 0.82 with
+    one (benchmarks/RESULTS.md). Embedding models (torch) keep their own threads.
+    """
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 class _Committer:

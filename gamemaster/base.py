@@ -88,6 +88,13 @@ class GameMaster:
         """Agents leave at ``t``: the engine stops activating them; a game may hide them."""
 
     # -- per activation ---------------------------------------------------------------
+    def prepare_views(self, agents: Sequence[str], t: float) -> None:
+        """Called with a window's acting agents (activation order) before their observations.
+
+        A game may compute what their views share in one batch here; the views must be
+        those observing each alone gives (this hook is an optimization, not a contract).
+        """
+
     def observe(self, agent: str, t: float, context: Mapping[str, Any]) -> Observation:
         """What ``agent`` sees at ``t``."""
         raise NotImplementedError

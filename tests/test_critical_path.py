@@ -246,3 +246,51 @@ def test_the_collector_runs_rarely_during_a_run_and_as_before_after_it(
     simulation.run()
     assert seen and all(t[0] == 100_000 for t in seen)  # every 100,000 allocations, not 700
     assert gc.get_threshold() == before
+
+
+def test_blas_runs_on_one_thread_during_a_run_and_as_before_after_it(
+    write_scenario: Callable[..., Path], tmp_path: Path
+) -> None:
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> list[int]:
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    before = blas_threads()
+    model = "{backend: scripted}"
+    simulation = Simulation(
+        load_scenario(write_scenario(CROWD.format(model=model, count=3))), out=tmp_path / "run"
+    )
+    seen: list[list[int]] = []
+
+    class Watch:
+        def on_window(self, window: object, events: object) -> None:
+            seen.append(blas_threads())
+
+    simulation.kernel.add_observer(Watch())
+    simulation.run()
+    assert seen and all(threads and set(threads) == {1} for threads in seen)
+    assert blas_threads() == before
+
+
+def test_a_windows_feeds_and_suggestions_are_ranked_in_one_batch(
+    write_scenario: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gamemaster.social_media.platform import SocialMediaGameMaster
+
+    ranked: list[tuple[str, int]] = []
+    for name in ("_rank_similar", "_rank_paper"):
+        rank = getattr(SocialMediaGameMaster, name)
+
+        def counted(self: SocialMediaGameMaster, agents: list[str], name=name, rank=rank) -> object:  # type: ignore[no-untyped-def]
+            ranked.append((name, len(agents)))
+            return rank(self, agents)
+
+        monkeypatch.setattr(SocialMediaGameMaster, name, counted)
+    model = "{backend: scripted, max_concurrency: 256}"
+    text = CROWD.format(model=model, count=40).replace("duration: 30m", "duration: 3h")
+    result = Simulation(load_scenario(write_scenario(text)), out=tmp_path / "run").run()
+    assert result.summary["actions"] == 120  # three windows, each agent once in each
+    # once per window for all 40 agents; the first window has no post for a feed to rank
+    paper, similar = ("_rank_paper", 40), ("_rank_similar", 40)
+    assert ranked == [paper, similar, paper, similar, paper]

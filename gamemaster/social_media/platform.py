@@ -79,6 +79,39 @@ def top(scores: np.ndarray, n: int) -> np.ndarray:
     return chosen[np.lexsort((chosen, -scores[chosen]))][:n]
 
 
+def top_rows(scores: np.ndarray, n: int, *, ties_to_last: bool = False) -> np.ndarray:
+    """Per row of ``scores``, the columns of its ``n`` highest scores at 6 decimals, best first.
+
+    Ties go to the lower column (the higher with ``ties_to_last``); -inf (excluded) ranks
+    last. Each score becomes one integer key, its millionths then its column, so that all
+    rows are ranked in a few array operations, with no Python loop over them: the ranking
+    :func:`top` gives on ``np.round(row, 6)``.
+    """
+    rows, width = scores.shape
+    n = min(n, width)
+    if n <= 0:
+        return np.zeros((rows, 0), dtype=np.int64)
+    # A score in millionths (np.round's own rint(x * 1e6)), clipped so that keys fit int64.
+    millionths = np.rint(np.clip(scores, -_SCORE_LIMIT, _SCORE_LIMIT) * 1e6).astype(np.int64)
+    column = np.arange(width, dtype=np.int64)
+    keys = -millionths * width + (width - 1 - column if ties_to_last else column)
+    chosen = (
+        np.argpartition(keys, n - 1, axis=1)[:, :n] if n < width else np.tile(column, (rows, 1))
+    )
+    order = np.argsort(np.take_along_axis(keys, chosen, axis=1), axis=1)
+    return np.take_along_axis(chosen, order, axis=1)
+
+
+_SCORE_LIMIT = 1e6  # |score| beyond this ranks as this (cosines are within [-1, 1])
+
+
+def _normalized(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length in float64 (zero rows stay zero); row by row alike."""
+    rows = vectors.astype(np.float64)
+    norms = np.sqrt(np.einsum("ij,ij->i", rows, rows))[:, None]
+    return rows / np.where(norms == 0, 1, norms)
+
+
 def _take(ranked: Iterable[Post], count: int, agent: str, chosen: list[int]) -> None:
     """Append to ``chosen`` the first ``count`` posts of ``ranked`` not by ``agent``, not in it."""
     for post in ranked:
@@ -119,10 +152,15 @@ class SocialMediaGameMaster(GameMaster):
         self._feed_size = 0  # per window: min(feed_size, pool), see _plan_feeds
         self._feed_plan: tuple[tuple[Callable[[str], Sequence[Post]], int], ...] = ()
         self._pool_vectors = np.zeros((0, 0), np.float32)
+        self._pool64 = np.zeros((0, 0))  # the pool's vectors in float64, for ranking
         self._by_popularity: list[Post] = []
         self._recent_by_author: dict[str, list[int]] = {}  # the last posts of each author
         self._suggested: dict[str, tuple[str, ...]] = {}
         self._feeds: dict[str, tuple[int, ...]] = {}
+        # This window's rankings (similarity feed, the paper's suggestions) and feed lines.
+        self._similar_ranked: dict[str, list[Post]] = {}
+        self._paper_ranked: dict[str, tuple[str, ...]] = {}
+        self._lines: dict[int, str] = {}
         # What each activation was shown, in activation order: resolution checks an action
         # against its own view (an agent activated twice in a window has two).
         self._views: dict[str, list[tuple[tuple[int, ...], tuple[str, ...]]]] = {}
@@ -178,8 +216,10 @@ class SocialMediaGameMaster(GameMaster):
         """Embed new posts (one batch) and rebuild what a window's observations share.
 
         That is: normalized user vectors, the recent-post pool, its vectors, popularity.
-        Similarity scores are rounded to 1e-6 before ranking (ties to the earlier account
-        or post), so that last-bit differences between machines never reorder them.
+        Similarity scores are computed in float64 (exact products of the float32 vectors)
+        and rounded to 1e-6 before ranking (ties to the earlier account, the more recent
+        post), so that last-bit differences between machines never reorder them and an
+        exact tie ranks as a tie (a float32 sum of 64 products can miss it by 1e-7).
         """
         key = (t, self._version)
         if self._cache_key == key:
@@ -192,6 +232,7 @@ class SocialMediaGameMaster(GameMaster):
                 self.user_sum = self.persona_vectors.copy()
                 self.post_sum = np.zeros_like(self.persona_vectors)
             pending = self.posts[self._embedded :]
+            authors: list[int] = []  # whose vectors changed
             if pending:
                 vectors = np.asarray(
                     self.embedder.embed([p.text for p in pending]), dtype=np.float32
@@ -200,13 +241,17 @@ class SocialMediaGameMaster(GameMaster):
                 for post, vector in zip(pending, vectors, strict=True):
                     if post.kind != "repost":  # a repost is not the reposter's own text
                         author = self.index[post.author]
+                        authors.append(author)
                         self.user_sum[author] += vector
                         assert self.post_sum is not None
                         self.post_sum[author] += vector
                         self.post_count[author] += 1
                 self._embedded = len(self.posts)
-            norms = np.linalg.norm(self.user_sum, axis=1, keepdims=True)
-            self._users_normed = self.user_sum / np.where(norms == 0, 1, norms)
+            if self._users_normed is None or len(self._users_normed) != len(self.user_sum):
+                self._users_normed = _normalized(self.user_sum)
+            elif authors:  # only their rows changed
+                rows = np.unique(authors)
+                self._users_normed[rows] = _normalized(self.user_sum[rows])
             assert self.post_sum is not None
             self._posters = np.nonzero(self.post_count > 0)[0]
             self._poster_position = np.full(len(self.users), -1, dtype=np.int64)
@@ -238,8 +283,10 @@ class SocialMediaGameMaster(GameMaster):
         self._by_popularity = (
             [self._pool[i] for i in np.lexsort((-ids, -popularity))] if self._pool else []
         )
+        self._pool64 = self._pool_vectors.astype(np.float64)
         self._plan_feeds()
         self._spaces = {}
+        self._similar_ranked, self._paper_ranked, self._lines = {}, {}, {}
         self._cache_key = key
 
     def _grow_vectors(self, vectors: np.ndarray) -> None:
@@ -254,20 +301,41 @@ class SocialMediaGameMaster(GameMaster):
         self._post_vectors[self._embedded : needed] = vectors
 
     # -- recommendation and feeds ------------------------------------------------------
+    def prepare_views(self, agents: Sequence[str], t: float) -> None:
+        """Rank the similarity feeds and the paper's suggestions of a window's agents at once.
+
+        One matrix product for all of them instead of one per observation (RESULTS.md).
+        The rankings are those each observation computes alone: scores are in float64
+        (exact products of the float32 vectors), so a row rounds to 6 decimals alike
+        whether it is ranked with others or alone.
+        """
+        self._refresh(t)
+        wanted = [a for a in dict.fromkeys(agents) if a in self.index]
+        if not wanted:
+            return
+        if any(source == self._similar for source, _ in self._feed_plan):
+            self._similar_ranked.update(zip(wanted, self._rank_similar(wanted), strict=True))
+        if self.section.follow_step and self.section.recommender == "paper":
+            self._paper_ranked.update(zip(wanted, self._rank_paper(wanted), strict=True))
+
+    def _excluded(self, agent: str) -> list[int]:
+        """Accounts never suggested to ``agent``: followees, itself, suspended accounts."""
+        return [self.index[u] for u in (*self.following[agent], agent, *self.suspended)]
+
     def suggest(self, agent: str) -> tuple[str, ...]:
         """Accounts to suggest to ``agent`` (not itself, not already followed)."""
         section: SocialSection = self.section
-        excluded = np.array(
-            [self.index[u] for u in (*self.following[agent], agent, *self.suspended)],
-            dtype=np.int64,
-        )
+        kind = section.recommender
+        if kind == "paper":
+            known = self._paper_ranked.get(agent)
+            if known is None:
+                known = self._paper_ranked[agent] = self._rank_paper([agent])[0]
+            return known
+        excluded = np.array(self._excluded(agent), dtype=np.int64)
         available = len(self.users) - len(excluded)
         if available <= 0:
             return ()
         n = min(section.suggestions, available)
-        kind = section.recommender
-        if kind == "paper":
-            return self._paper_suggestions(agent, excluded, n)
         if kind == "similarity" and self._users_normed is not None:
             scores = np.round(self._users_normed @ self._users_normed[self.index[agent]], 6)
             scores[excluded] = -np.inf
@@ -289,31 +357,38 @@ class SocialMediaGameMaster(GameMaster):
         chosen = self.rng.choice(len(self.users), size=n, replace=False, p=weights / weights.sum())
         return tuple(self.users[i] for i in chosen)
 
-    def _paper_suggestions(self, agent: str, excluded: np.ndarray, n: int) -> tuple[str, ...]:
+    def _rank_paper(self, agents: Sequence[str]) -> list[tuple[str, ...]]:
         """Orlando et al.: accounts that have posted, by the mean similarity of their posts.
 
         The score of a candidate is the mean cosine similarity of its posts (and replies)
         to the agent's reference: the mean of the agent's own post vectors, or its persona
         vector before it has posted. Ties go to the earlier account in the population.
+        Never the agent, its followees or a suspended account; one row per agent.
         """
-        if self.post_sum is None or self.persona_vectors is None:
-            return ()
         posters = self._posters  # accounts that have posted (ascending), as of the window
-        if not len(posters):
-            return ()
-        me = self.index[agent]
-        reference = (
-            self.post_sum[me] / self.post_count[me]
-            if self.post_count[me]
-            else self.persona_vectors[me]
+        if self.post_sum is None or self.persona_vectors is None or not len(posters):
+            return [() for _ in agents]
+        me = np.array([self.index[a] for a in agents], dtype=np.int64)
+        counts = self.post_count[me][:, None]
+        references = np.where(
+            counts > 0,
+            self.post_sum[me] / np.maximum(counts, 1),
+            self.persona_vectors[me].astype(np.float64),
         )
-        norm = float(np.sqrt(reference.dot(reference))) or 1.0  # np.linalg.norm, cheaper
-        scores = np.round(self._poster_means @ (reference / norm), 6)
-        positions = self._poster_position[excluded]
-        positions = positions[positions >= 0]
-        scores[positions] = -np.inf
-        chosen = posters[top(scores, min(n, len(posters) - len(positions)))].tolist()
-        return tuple(self.users[i] for i in chosen)
+        scores = _normalized(references) @ self._poster_means.T
+        wanted: list[int] = []
+        for row, agent in enumerate(agents):
+            excluded = self._excluded(agent)
+            n = min(self.section.suggestions, len(self.users) - len(excluded))
+            positions = self._poster_position[excluded]
+            positions = positions[positions >= 0]
+            scores[row, positions] = -np.inf
+            wanted.append(max(0, min(n, len(posters) - len(positions))))
+        ranked = top_rows(scores, max(wanted)).tolist()
+        return [
+            tuple(self.users[posters[i]] for i in row[:n])
+            for row, n in zip(ranked, wanted, strict=True)
+        ]
 
     def turns(self) -> TurnDriver | None:
         """The paper's loop when ``iterations`` is set: everyone acts once per iteration."""
@@ -383,12 +458,19 @@ class SocialMediaGameMaster(GameMaster):
         return self._by_popularity
 
     def _similar(self, agent: str) -> list[Post]:
-        if self._users_normed is None or not len(self._pool_vectors):
-            return []
-        scores = np.round(self._pool_vectors @ self._users_normed[self.index[agent]], 6)
-        last = len(scores) - 1  # ties go to the more recent post: rank the reversed scores
-        ranked = top(scores[::-1], 4 * self.section.feed_size + 4).tolist()
-        return [self._pool[last - i] for i in ranked]
+        ranked = self._similar_ranked.get(agent)
+        if ranked is None:
+            ranked = self._similar_ranked[agent] = self._rank_similar([agent])[0]
+        return ranked
+
+    def _rank_similar(self, agents: Sequence[str]) -> list[list[Post]]:
+        """Per agent, the pool's posts most similar to it, ties to the more recent post."""
+        if self._users_normed is None or not len(self._pool64):
+            return [[] for _ in agents]
+        users = self._users_normed[[self.index[a] for a in agents]]
+        ranked = top_rows(users @ self._pool64.T, 4 * self.section.feed_size + 4, ties_to_last=True)
+        pool = self._pool
+        return [[pool[i] for i in row] for row in ranked.tolist()]
 
     # -- the agent's view --------------------------------------------------------------
     def observe(self, agent: str, t: float, context: Mapping[str, Any]) -> Observation:
@@ -402,13 +484,7 @@ class SocialMediaGameMaster(GameMaster):
         ]
         if self._feeds[agent]:
             lines.append("Your feed:")
-            for post_id in self._feeds[agent]:
-                post = self.posts[post_id]
-                label = {"reply": "replied", "repost": "reposted"}.get(post.kind, "posted")
-                lines.append(
-                    f"- [post {post.id}] @{post.author} {label} {post.quoted} "
-                    f"({post.likes} likes, {post.reposts} reposts, {len(post.replies)} replies)"
-                )
+            lines += map(self._line, self._feeds[agent])
         else:
             lines.append("Your feed is empty.")
         if self._suggested[agent]:
@@ -418,6 +494,18 @@ class SocialMediaGameMaster(GameMaster):
         return Observation(
             t, "\n".join(lines), {"feed": self._feeds[agent], "suggested": self._suggested[agent]}
         )
+
+    def _line(self, post_id: int) -> str:
+        """A post as a feed shows it (the same all window: counts change on resolution)."""
+        line = self._lines.get(post_id)
+        if line is None:
+            post = self.posts[post_id]
+            label = {"reply": "replied", "repost": "reposted"}.get(post.kind, "posted")
+            line = self._lines[post_id] = (
+                f"- [post {post.id}] @{post.author} {label} {post.quoted} "
+                f"({post.likes} likes, {post.reposts} reposts, {len(post.replies)} replies)"
+            )
+        return line
 
     def action_space(self, agent: str, t: float, context: Mapping[str, Any]) -> ActionSpace:
         """The scenario's actions, with post ids and accounts drawn from the view."""
