@@ -6,8 +6,11 @@ kernel steps simpy through one *decision window* at a time: every activation in
 batch's decisions run concurrently through an async callable, bounded by
 ``max_concurrency``, after an optional ``begin`` callable has seen the whole batch (the
 simulation observes the world for all of them there, in one pass); their actions are
-then resolved one at a time in activation-time order, ties broken by the run's seed,
-never by which decision finished first. The events go to the observers, in registration
+resolved one at a time in activation-time order, ties broken by the run's seed, never
+by which decision finished first. Without ``begin`` a decision may observe the world at
+its start, so resolution waits for the whole batch; with it, the views are taken, and
+each action is resolved as soon as it and every action before it are decided, while
+later replies are still coming in. The events go to the observers, in registration
 order, once per window.
 
 Work that the next window's decisions do not depend on (the store commit of window k,
@@ -26,7 +29,7 @@ import asyncio
 import bisect
 import inspect
 import math
-from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -313,7 +316,10 @@ class Kernel(Generic[T]):
     ) -> list[Event]:
         """Begin, decide concurrently, resolve in order, stamp sequence numbers, notify observers.
 
-        ``begin(window)``, if given, runs before any of the window's decisions starts.
+        ``begin(window)``, if given, runs before any of the window's decisions starts and
+        takes their views: a decision then never reads the world, and each is resolved as
+        soon as it and every decision before it are in. Without ``begin``, resolution waits
+        for the whole window. On a failure nothing of the window is numbered or observed.
         """
         if begin is not None:
             begin(window)
@@ -330,6 +336,7 @@ class Kernel(Generic[T]):
 
         tasks: list[asyncio.Future[T]] = []
         behind = asyncio.ensure_future(self._catch_up_when_idle()) if self._behind else None
+        first_seq, emitted = self.seq, list[Event]()
         try:
             for number, activation in enumerate(window.activations, start=1):
                 tasks.append(asyncio.ensure_future(bounded(activation)))
@@ -338,7 +345,13 @@ class Kernel(Generic[T]):
                     # leave while later prompts are built. Each decision's synchronous
                     # start (its observation) still runs in activation order.
                     await asyncio.sleep(0)
-            decisions = await asyncio.gather(*tasks)
+            if begin is None:
+                await asyncio.gather(*tasks)
+            emitted, self._emitted = self._emitted, []
+            events = [self._numbered(event) for event in emitted]
+            async for activation, decision in _in_order(window.activations, tasks):
+                for event in resolve(window, activation, decision):
+                    events.append(self._numbered(event))
             if behind is not None:
                 await behind
         except BaseException:
@@ -352,14 +365,8 @@ class Kernel(Generic[T]):
                 behind.cancel()
                 await asyncio.gather(behind, return_exceptions=True)
             self._catch_up()
+            self.seq, self._emitted = first_seq, emitted + self._emitted  # as it was
             raise
-        events: list[Event] = []
-        emitted, self._emitted = self._emitted, []
-        for event in emitted:
-            events.append(self._numbered(event))
-        for activation, decision in zip(window.activations, decisions, strict=True):
-            for event in resolve(window, activation, decision):
-                events.append(self._numbered(event))
         for observer in self.observers:
             result = observer.on_window(window, events)
             if inspect.isawaitable(result):  # e.g. memory importance rated by the model
@@ -391,6 +398,32 @@ class Kernel(Generic[T]):
                 await self.run_window(window, decide, resolve, begin)
         finally:
             self._catch_up()
+
+
+async def _in_order(
+    activations: Sequence[Activation], tasks: Sequence[asyncio.Future[T]]
+) -> AsyncIterator[tuple[Activation, T]]:
+    """Each decision with its activation, in activation order, once it and those before are in.
+
+    The first failure (in time, as with ``asyncio.gather``) raises at once.
+    """
+    arrived = asyncio.Event()
+    failures: list[BaseException] = []
+
+    def done(task: asyncio.Future[T]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            failures.append(task.exception())  # type: ignore[arg-type]
+        arrived.set()
+
+    for task in tasks:
+        task.add_done_callback(done)
+    for activation, task in zip(activations, tasks, strict=True):
+        while not task.done():
+            if failures:
+                raise failures[0]
+            arrived.clear()
+            await arrived.wait()
+        yield activation, task.result()
 
 
 async def _idle(turns: int = 10_000) -> None:

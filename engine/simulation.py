@@ -216,8 +216,9 @@ class Simulation:
         self.kernel.add_observer(_Committer(self))
         for observer in observers:
             self.kernel.add_observer(observer)
-        self.actions = 0
+        self.actions = 0  # of whole windows (a failed window's resolutions are not counted)
         self.decision_calls = 0
+        self._resolved = [0, 0]  # the current window's actions and decision calls so far
         self.stop_requested = False
         # By activation: its view, and the seeds of its decision and interpretation.
         self._views: dict[int, tuple[Observation, ActionSpace, int, int]] = {}
@@ -360,8 +361,8 @@ class Simulation:
             payload = {"question": step.observation.text, **step.action.args}
             payload["answer"] = payload.pop("text")
             return [Event(activation.t, "survey", activation.agent, None, payload, ())]
-        self.actions += 1
-        self.decision_calls += step.calls
+        self._resolved[0] += 1
+        self._resolved[1] += step.calls
         return self.gm.resolve(activation.agent, step.action, activation.t, activation.context)
 
     # -- running ----------------------------------------------------------------------
@@ -599,6 +600,9 @@ class _Committer:
 
     async def on_window(self, window: Window, events: Sequence[Event]) -> None:
         sim = self.sim
+        sim.actions += sim._resolved[0]  # the window is whole: count its actions
+        sim.decision_calls += sim._resolved[1]
+        sim._resolved = [0, 0]
         memory = sim.memory
         file_memories: Callable[[], list[MemoryRow]] = list  # the window's rows, once filed
         if memory is not None:

@@ -113,7 +113,11 @@ class GameMaster:
         *,
         seed: int,
     ) -> Action:
-        """Map the agent's reply onto ``space`` (rules first, one ``choose`` if ambiguous)."""
+        """Map the agent's reply onto ``space`` (rules first, one ``choose`` if ambiguous).
+
+        Runs while earlier turns of the window are being resolved: what it reads of the
+        world must be as the turn observed it (:meth:`observe`), not the live state.
+        """
         if action.parse != "fallback" and space.option(action.name) is not None:
             return action
         names = mentioned_options(action.raw, space)

@@ -294,3 +294,43 @@ def test_a_windows_feeds_and_suggestions_are_ranked_in_one_batch(
     # once per window for all 40 agents; the first window has no post for a feed to rank
     paper, similar = ("_rank_paper", 40), ("_rank_similar", 40)
     assert ranked == [paper, similar, paper, similar, paper]
+
+
+def test_a_window_that_fails_after_resolving_some_turns_counts_none_of_them(
+    write_scenario: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.types import ModelError
+
+    calls = 0
+
+    def failing(request: object) -> str | None:
+        nonlocal calls
+        calls += 1
+        if calls == 75:  # late in the second window of 40 turns
+            raise ModelError("the server stayed down")
+        return None  # the scripted reply
+
+    original = ScriptedBackend.__init__
+
+    def with_responder(self: ScriptedBackend, **options: object) -> None:
+        original(self, **{**options, "responder": failing})  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ScriptedBackend, "__init__", with_responder)
+    text = CROWD.format(model="{backend: scripted}", count=40).replace("30m", "3h")
+    simulation = Simulation(load_scenario(write_scenario(text)), out=tmp_path / "run")
+    resolved: list[str] = []
+    resolve = simulation.gm.resolve
+
+    def recorded(agent: str, *args: object) -> object:
+        resolved.append(agent)
+        return resolve(agent, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(simulation.gm, "resolve", recorded)
+    with pytest.raises(ModelError, match="stayed down"):
+        simulation.run()
+    assert len(resolved) > 40  # some turns of the failed window were resolved
+    with sqlite3.connect(tmp_path / "run" / "run.sqlite") as db:
+        (stored,) = db.execute("SELECT COUNT(*) FROM events").fetchone()
+        (summary,) = db.execute("SELECT summary FROM run").fetchone()
+    assert simulation.actions == 40 and simulation.kernel.seq == stored  # window 1 only
+    assert '"actions": 40' in summary

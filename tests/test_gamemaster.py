@@ -95,6 +95,40 @@ def test_ignore_the_rules_text_changes_nothing_the_rules_forbid() -> None:
     assert speech[0].perceivers == ("Ada", "Bo")
 
 
+def test_the_judge_sees_the_world_as_the_turn_observed_it() -> None:
+    # Turns are resolved as their replies come in: Ada's new fact and move may land
+    # before Bo's attempt is judged, and must not reach Bo's judge.
+    prompts: list[str] = []
+
+    def judge(request: Request) -> str | None:
+        prompts.append(request.messages[-1].content)
+        return json.dumps({"success": True, "outcome": "It works.", "new_fact": "A well."})
+
+    gm, _ = _gm(judge)
+    gm.observe("Ada", 0.0, {})
+    gm.observe("Bo", 0.0, {})  # the window's views are taken first
+    judged = Action(
+        "attempt",
+        {
+            "attempt": "dig",
+            "judgement": {
+                "success": True,
+                "outcome": "Water.",
+                "new_fact": "The square has a new well.",
+            },
+        },
+    )
+    gm.resolve("Ada", judged, 0.0, {})
+    gm.resolve("Ada", Action("move", {"place": "well"}), 0.0, {})
+    space = gm.action_space("Bo", 0.0, {})
+    asyncio.run(gm.interpret("Bo", Action("attempt", {"attempt": "sing"}), space, 0.0, {}, seed=1))
+    (prompt,) = prompts
+    assert "The square has a new well." not in prompt and "Bo, at the square" in prompt
+    gm.observe("Bo", 1.0, {})  # the next window's view has it
+    asyncio.run(gm.interpret("Bo", Action("attempt", {"attempt": "sing"}), space, 1.0, {}, seed=1))
+    assert "- The square has a new well." in prompts[1]
+
+
 def test_completing_the_project_is_typed_state() -> None:
     gm, _ = _gm()
     gm.coins["Ada"] = 60

@@ -172,3 +172,51 @@ def test_ties_are_broken_by_the_seed_not_by_completion_order() -> None:
     assert order(1) == order(1)
     assert order(1) != order(2)
     assert sorted(order(1)) == [f"t{i:02d}" for i in range(12)]
+
+
+def test_with_the_views_taken_first_each_action_is_resolved_as_its_reply_comes_in() -> None:
+    kernel = _kernel(window=600, bound=8)
+    for i in range(6):
+        kernel.add_agent(f"a{i}", Every(3600, offset=10 + i), np.random.default_rng(i))
+    first_resolved = asyncio.Event()
+    resolved: list[str] = []
+    viewed: list[str] = []
+
+    async def decide(window: Window, activation: Activation) -> int:
+        if activation is not window.activations[0]:
+            await first_resolved.wait()  # never set if resolution waited for the window
+        return 0
+
+    def resolve(window: Window, activation: Activation, decision: int) -> Sequence[Event]:
+        resolved.append(activation.agent)
+        first_resolved.set()
+        return [Event(activation.t, "tick", activation.agent)]
+
+    def begin(window: Window) -> None:
+        viewed.extend(a.agent for a in window.activations)
+
+    asyncio.run(asyncio.wait_for(kernel.run(3000, decide, resolve, begin=begin), 10))
+    assert resolved == viewed == [f"a{i}" for i in range(6)]  # still in activation order
+    assert kernel.seq == 6
+
+
+def test_a_failed_window_numbers_nothing_even_after_resolving_its_first_turns() -> None:
+    kernel = _kernel(window=600, bound=8)
+    for i in range(4):
+        kernel.add_agent(f"a{i}", Every(3600, offset=10 + i), np.random.default_rng(i))
+    resolved: list[str] = []
+
+    async def decide(window: Window, activation: Activation) -> int:
+        if activation.agent == "a3":
+            await asyncio.sleep(0.05)  # after the others are resolved
+            raise RuntimeError("the server stayed down")
+        return 0
+
+    def resolve(window: Window, activation: Activation, decision: int) -> Sequence[Event]:
+        resolved.append(activation.agent)
+        return [Event(activation.t, "tick", activation.agent)]
+
+    with pytest.raises(RuntimeError, match="stayed down"):
+        asyncio.run(kernel.run(3000, decide, resolve, begin=lambda window: None))
+    assert resolved == ["a0", "a1", "a2"]
+    assert kernel.seq == 0 and kernel.windows_done == 0
