@@ -367,7 +367,7 @@ class Simulation:
 
     # -- running ----------------------------------------------------------------------
     def prepare(self) -> None:
-        """Load the models the run will use (weights, embedding model) before the clock.
+        """Load the models the run will use (weights, embedding model, faiss) before the clock.
 
         Idempotent; :meth:`run_async` calls it. The CLI calls it first to show a loading
         stage. A backend that loads nothing (scripted, an HTTP server) costs nothing here.
@@ -380,6 +380,7 @@ class Simulation:
             backend = getattr(backend, "inner", None)
         if self.memory is not None:
             self.embedder.dim  # noqa: B018 (loads the embedding model)
+            self.memory.load()
 
     def request_stop(self) -> None:
         """Stop after the current window (Ctrl-C)."""

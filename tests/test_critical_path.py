@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +18,8 @@ from benchmarks.fake_openai import FakeOpenAIServer
 from engine.models.scripted import ScriptedBackend
 from engine.scenario import load_scenario
 from engine.simulation import Simulation
+
+ROOT = Path(__file__).resolve().parent.parent
 
 CROWD = """
 name: crowd
@@ -185,6 +189,42 @@ def test_the_http_clients_tls_set_up_happens_before_the_clock_starts(
     assert isinstance(backend, OpenAIBackend) and backend.tls is None
     simulation.prepare()  # what the CLI's loading stage runs
     assert backend.tls is not None  # the CA bundle is loaded: the first window does not pay
+
+
+NO_IMPORTS_ON_THE_CLOCK = """
+import sys
+from engine.scenario import load_scenario
+from engine.simulation import Simulation
+
+simulation = Simulation(load_scenario(sys.argv[1]), out=sys.argv[2])
+simulation.prepare()  # the CLI's loading stage
+loaded = set(sys.modules)
+seen = []
+
+class Watch:
+    def on_window(self, window, events):
+        seen.append(sorted(set(sys.modules) - loaded))
+
+simulation.kernel.add_observer(Watch())
+simulation.run()
+print(len(seen), seen[-1])
+"""
+
+
+def test_no_module_is_imported_once_the_clock_starts(
+    write_scenario: Callable[..., Path], tmp_path: Path
+) -> None:
+    # e.g. faiss (about 50 ms) in the first window, numpy.ma behind np.unique in a later one
+    text = CROWD.format(model="{backend: scripted}", count=20).replace("30m", "3h")
+    path = write_scenario(text.replace("memory: {enabled: false}", "memory: {k: 3}"))
+    done = subprocess.run(
+        [sys.executable, "-c", NO_IMPORTS_ON_THE_CLOCK, str(path), str(tmp_path / "run")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.split() == ["3", "[]"]  # three windows, nothing imported in them
 
 
 def test_a_windows_commit_is_written_while_the_next_windows_requests_are_out(

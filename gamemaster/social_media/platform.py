@@ -250,7 +250,7 @@ class SocialMediaGameMaster(GameMaster):
             if self._users_normed is None or len(self._users_normed) != len(self.user_sum):
                 self._users_normed = _normalized(self.user_sum)
             elif authors:  # only their rows changed
-                rows = np.unique(authors)
+                rows = sorted(set(authors))
                 self._users_normed[rows] = _normalized(self.user_sum[rows])
             assert self.post_sum is not None
             self._posters = np.nonzero(self.post_count > 0)[0]
