@@ -365,6 +365,12 @@ class Simulation:
         self._resolved[1] += step.calls
         return self.gm.resolve(activation.agent, step.action, activation.t, activation.context)
 
+    def count_window(self) -> None:
+        """The window is whole: its resolved actions count (a failed window's never do)."""
+        self.actions += self._resolved[0]
+        self.decision_calls += self._resolved[1]
+        self._resolved = [0, 0]
+
     # -- running ----------------------------------------------------------------------
     def prepare(self) -> None:
         """Load the models the run will use (weights, embedding model, faiss) before the clock.
@@ -579,8 +585,9 @@ def one_blas_thread() -> Iterator[None]:
     stream holds a few hundred vectors), above OpenBLAS's threading thresholds but far
     too small to gain from a second thread; and on a machine that also runs the model
     server, that thread waits for a core the server holds. Measured at 1,000 agents with
-    a 200 ms server on 2 cores: parallelism ratio 0.81 with two BLAS threads, 0.82 with
-    one (benchmarks/RESULTS.md). Embedding models (torch) keep their own threads.
+    a 200 ms server on 2 cores: parallelism ratio 0.81-0.82 with two BLAS threads,
+    0.82-0.83 with one (benchmarks/RESULTS.md). Embedding models (torch) keep their own
+    threads.
     """
     with threadpool_limits(limits=1, user_api="blas"):
         yield
@@ -601,9 +608,7 @@ class _Committer:
 
     async def on_window(self, window: Window, events: Sequence[Event]) -> None:
         sim = self.sim
-        sim.actions += sim._resolved[0]  # the window is whole: count its actions
-        sim.decision_calls += sim._resolved[1]
-        sim._resolved = [0, 0]
+        sim.count_window()
         memory = sim.memory
         file_memories: Callable[[], list[MemoryRow]] = list  # the window's rows, once filed
         if memory is not None:
