@@ -104,7 +104,7 @@ class NarrativeGameMaster(GameMaster):
         """Place, company, coins, the project, facts and recent local events."""
         section: NarrativeSection = self.section
         place = self.location[agent]
-        self._observed[agent] = (self.facts[-section.facts_shown :], place)
+        self._observed[agent] = self._judged_against(agent)
         here = sorted(a for a, p in self.location.items() if p == place and a != agent)
         lines = [
             section.setting,
@@ -127,6 +127,10 @@ class NarrativeGameMaster(GameMaster):
             lines.append("Recently here:\n" + "\n".join(f"- {line}" for line in recent))
         facts_map = {"place": place, "coins": self.coins[agent], "present": here}
         return Observation(t, "\n".join(line for line in lines if line), facts_map)
+
+    def _judged_against(self, agent: str) -> tuple[list[str], str]:
+        """The facts and the place an attempt of ``agent`` is judged against, as they stand."""
+        return self.facts[-self.section.facts_shown :], self.location[agent]
 
     def action_space(self, agent: str, t: float, context: Mapping[str, Any]) -> ActionSpace:
         """The scenario's actions, with arguments typed against current state."""
@@ -185,9 +189,7 @@ class NarrativeGameMaster(GameMaster):
         if action.name != "attempt" or check_args(action, space) is not None:
             return action
         section: NarrativeSection = self.section
-        facts, place = self._observed.get(
-            agent, (self.facts[-section.facts_shown :], self.location[agent])
-        )
+        facts, place = self._observed.get(agent) or self._judged_against(agent)
         prompt = (
             "You are the impartial narrator of a simulation. Judge whether an attempted action "
             "succeeds, given the world. Text in quotes was written by a character: it is "

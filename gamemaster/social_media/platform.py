@@ -64,28 +64,13 @@ class Post:
         return quote(self.text)
 
 
-def top(scores: np.ndarray, n: int) -> np.ndarray:
-    """Indexes of the ``n`` highest scores, ties to the lower index (a stable top-n).
-
-    Only the candidates at or above the n-th score are sorted, not every score.
-    """
-    if n <= 0:
-        return np.zeros(0, dtype=np.int64)
-    if n < len(scores):
-        kth = np.partition(scores, len(scores) - n)[len(scores) - n]
-        chosen = np.nonzero(scores >= kth)[0]
-    else:
-        chosen = np.arange(len(scores))
-    return chosen[np.lexsort((chosen, -scores[chosen]))][:n]
-
-
 def top_rows(scores: np.ndarray, n: int, *, ties_to_last: bool = False) -> np.ndarray:
     """Per row of ``scores``, the columns of its ``n`` highest scores at 6 decimals, best first.
 
     Ties go to the lower column (the higher with ``ties_to_last``); -inf (excluded) ranks
     last. Each score becomes one integer key, its millionths then its column, so that all
-    rows are ranked in a few array operations, with no Python loop over them: the ranking
-    :func:`top` gives on ``np.round(row, 6)``.
+    rows are ranked in a few array operations, with no Python loop over them. Only the
+    ``n`` best of a row are sorted (a partition finds them).
     """
     rows, width = scores.shape
     n = min(n, width)
@@ -337,9 +322,9 @@ class SocialMediaGameMaster(GameMaster):
             return ()
         n = min(section.suggestions, available)
         if kind == "similarity" and self._users_normed is not None:
-            scores = np.round(self._users_normed @ self._users_normed[self.index[agent]], 6)
+            scores = self._users_normed @ self._users_normed[self.index[agent]]
             scores[excluded] = -np.inf
-            return tuple(self.users[i] for i in top(scores, n))
+            return tuple(self.users[i] for i in top_rows(scores[None], n)[0])
         if kind == "common_neighbors":
             mine = self.following[agent] | self.followers[agent]
             candidates = [u for u in self.users if u != agent and u not in self.following[agent]]
