@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +21,24 @@ from engine.scenario import load_scenario
 from engine.simulation import Simulation
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _recording(
+    monkeypatch: pytest.MonkeyPatch,
+    owner: object,
+    name: str,
+    log: list[Any],
+    entry: Callable[..., object],
+) -> None:
+    """Wrap ``owner.name``: each call appends ``entry(*its arguments)`` to ``log``, then runs."""
+    original = getattr(owner, name)
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        log.append(entry(*args))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, recorded)
+
 
 CROWD = """
 name: crowd
@@ -70,11 +89,7 @@ def test_the_first_request_leaves_before_the_last_prompt_of_the_window_is_built(
     from agents.agent import Agent
 
     order: list[str] = []
-    build, send = Agent.messages, ScriptedBackend.complete
-
-    def messages(self: Agent, *args: object) -> object:
-        order.append("prompt")
-        return build(self, *args)  # type: ignore[arg-type]
+    send = ScriptedBackend.complete
 
     async def complete(self: ScriptedBackend, request: object) -> object:
         # As if the request's bytes left only on the loop's next turn (aiohttp's did:
@@ -83,7 +98,7 @@ def test_the_first_request_leaves_before_the_last_prompt_of_the_window_is_built(
         order.append("request")
         return await send(self, request)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(Agent, "messages", messages)
+    _recording(monkeypatch, Agent, "messages", order, lambda *_: "prompt")
     monkeypatch.setattr(ScriptedBackend, "complete", complete)
     model = "{backend: scripted, max_concurrency: 256}"  # every decision may start at once
     loaded = load_scenario(write_scenario(CROWD.format(model=model, count=100)))
@@ -100,18 +115,10 @@ def test_a_window_is_observed_whole_before_its_first_prompt_in_activation_order(
     from gamemaster.social_media.platform import SocialMediaGameMaster
 
     order: list[str] = []
-    observe, build = SocialMediaGameMaster.observe, Agent.messages
-
-    def observed(self: SocialMediaGameMaster, agent: str, *args: object) -> object:
-        order.append(f"observe {agent}")
-        return observe(self, agent, *args)  # type: ignore[arg-type]
-
-    def messages(self: Agent, observation: object, *args: object) -> object:
-        order.append(f"prompt {self.name}")
-        return build(self, observation, *args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(SocialMediaGameMaster, "observe", observed)
-    monkeypatch.setattr(Agent, "messages", messages)
+    _recording(
+        monkeypatch, SocialMediaGameMaster, "observe", order, lambda _, a, *__: f"observe {a}"
+    )
+    _recording(monkeypatch, Agent, "messages", order, lambda agent, *_: f"prompt {agent.name}")
     model = "{backend: scripted, max_concurrency: 256}"
     loaded = load_scenario(write_scenario(CROWD.format(model=model, count=40)))
     simulation = Simulation(loaded, out=tmp_path / "run")
@@ -135,13 +142,7 @@ def test_a_turns_options_are_built_once_for_its_decision_and_its_resolution(
     from gamemaster.social_media.platform import SocialMediaGameMaster
 
     built: list[tuple[object, ...]] = []
-    options = SocialMediaGameMaster._options
-
-    def counted(self: SocialMediaGameMaster, *key: object) -> object:
-        built.append(key)
-        return options(self, *key)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(SocialMediaGameMaster, "_options", counted)
+    _recording(monkeypatch, SocialMediaGameMaster, "_options", built, lambda _, *key: key)
     model = "{backend: scripted, max_concurrency: 256}"
     text = CROWD.format(model=model, count=40).replace("duration: 30m", "duration: 3h")
     result = Simulation(load_scenario(write_scenario(text)), out=tmp_path / "run").run()
@@ -156,18 +157,8 @@ def test_a_calls_request_hash_is_computed_when_its_window_is_written_not_on_its_
     from engine.models.base import Request
 
     order: list[str] = []
-    key, resolve = Request.key, Simulation.resolve
-
-    def hashed(self: Request, *args: object) -> str:
-        order.append("hash")
-        return key(self, *args)  # type: ignore[arg-type]
-
-    def resolved(self: Simulation, *args: object) -> object:
-        order.append("resolve")
-        return resolve(self, *args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(Request, "key", hashed)
-    monkeypatch.setattr(Simulation, "resolve", resolved)
+    _recording(monkeypatch, Request, "key", order, lambda *_: "hash")
+    _recording(monkeypatch, Simulation, "resolve", order, lambda *_: "resolve")
     with FakeOpenAIServer() as server:
         model = f"{{backend: openai, base_url: '{server.base_url}', model: m}}"
         loaded = load_scenario(write_scenario(CROWD.format(model=model, count=20)))
@@ -320,13 +311,13 @@ def test_a_windows_feeds_and_suggestions_are_ranked_in_one_batch(
 
     ranked: list[tuple[str, int]] = []
     for name in ("_rank_similar", "_rank_paper"):
-        rank = getattr(SocialMediaGameMaster, name)
-
-        def counted(self: SocialMediaGameMaster, agents: list[str], name=name, rank=rank) -> object:  # type: ignore[no-untyped-def]
-            ranked.append((name, len(agents)))
-            return rank(self, agents)
-
-        monkeypatch.setattr(SocialMediaGameMaster, name, counted)
+        _recording(
+            monkeypatch,
+            SocialMediaGameMaster,
+            name,
+            ranked,
+            lambda _, agents, name=name: (name, len(agents)),
+        )
     model = "{backend: scripted, max_concurrency: 256}"
     text = CROWD.format(model=model, count=40).replace("duration: 30m", "duration: 3h")
     result = Simulation(load_scenario(write_scenario(text)), out=tmp_path / "run").run()
@@ -359,13 +350,7 @@ def test_a_window_that_fails_after_resolving_some_turns_counts_none_of_them(
     text = CROWD.format(model="{backend: scripted}", count=40).replace("30m", "3h")
     simulation = Simulation(load_scenario(write_scenario(text)), out=tmp_path / "run")
     resolved: list[str] = []
-    resolve = simulation.gm.resolve
-
-    def recorded(agent: str, *args: object) -> object:
-        resolved.append(agent)
-        return resolve(agent, *args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(simulation.gm, "resolve", recorded)
+    _recording(monkeypatch, simulation.gm, "resolve", resolved, lambda agent, *_: agent)
     with pytest.raises(ModelError, match="stayed down"):
         simulation.run()
     assert len(resolved) > 40  # some turns of the failed window were resolved
